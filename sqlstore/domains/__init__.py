@@ -1,0 +1,1 @@
+"""Domains: one module of handwritten SQL per job, all over the same client."""

@@ -1,0 +1,95 @@
+"""Small helpers every domain shares: ids, clock, JSON, and input checks (no I/O)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import orjson
+
+from ..errors import ValidationError
+
+MAX_ID_LENGTH = 256
+MAX_LIMIT = 1000
+
+
+def now_ms() -> int:
+    """The current time as integer milliseconds since the epoch, UTC."""
+    return time.time_ns() // 1_000_000
+
+
+_last_uuid7 = (0, 0)
+
+
+def new_id() -> str:
+    """A time-ordered UUIDv7 string, generated client-side so retried writes are idempotent.
+
+    Ids made by one process are strictly increasing, even within one millisecond.
+    """
+    global _last_uuid7
+    ms = now_ms()
+    last_ms, last_seq = _last_uuid7
+    if ms <= last_ms:
+        ms, seq = last_ms, last_seq + 1
+        if seq >= 1 << 12:
+            ms, seq = last_ms + 1, 0
+    else:
+        seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave room to count up
+    _last_uuid7 = (ms, seq)
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def dumps(value: Any, what: str = "value") -> str:
+    """JSON text of ``value`` (orjson); a value JSON cannot hold is a ValidationError."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError as exc:
+        raise ValidationError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def loads(text: str | bytes | None, default: Any = None) -> Any:
+    """The value of JSON text (orjson); None gives ``default``."""
+    if text is None:
+        return default
+    return orjson.loads(text)
+
+
+def require_id(name: str, value: Any) -> str:
+    """A non-empty id string of bounded length, or a ValidationError."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty string, not {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def optional_id(name: str, value: Any) -> str | None:
+    """None, or a valid id string."""
+    return None if value is None else require_id(name, value)
+
+
+def require_limit(limit: Any, maximum: int = MAX_LIMIT) -> int:
+    """A page size between 1 and ``maximum``, or a ValidationError."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise ValidationError(f"limit must be an integer from 1 to {maximum}, not {limit!r}")
+    return limit
+
+
+def require_dict(name: str, value: Any) -> dict[str, Any]:
+    """A dict (None gives an empty one), or a ValidationError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{name} must be a dict, not {type(value).__name__}")
+    return value
+
+
+def require_time(name: str, value: Any) -> int:
+    """Integer milliseconds since the epoch (non-negative), or a ValidationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} must be integer milliseconds since the epoch, not {value!r}")
+    return value

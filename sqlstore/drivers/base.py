@@ -1,0 +1,217 @@
+"""The driver contract: statements, values, rows and results shared by every backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+from ..errors import ValidationError
+
+Value: TypeAlias = int | float | str | bytes | None
+"""A value SQLite stores: NULL, INTEGER (64-bit), REAL, TEXT or BLOB."""
+
+Args: TypeAlias = Sequence[Any] | Mapping[str, Any]
+"""Positional arguments for ``?`` or named arguments for ``:name``."""
+
+Statement: TypeAlias = str | tuple[str, Args]
+"""A SQL string, or a ``(sql, args)`` pair."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+class Row(Sequence[Value]):
+    """One result row, indexable by position and by column name."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: tuple[Value, ...], index: Mapping[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            try:
+                return self._values[self._index[key]]
+            except KeyError:
+                raise KeyError(f"no column named {key!r}; columns: {list(self._index)}") from None
+        return self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Value]:
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return self._values == other._values
+        if isinstance(other, tuple):
+            return self._values == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def keys(self) -> list[str]:
+        """The column names, in order."""
+        return list(self._index)
+
+    def asdict(self) -> dict[str, Value]:
+        """The row as a ``{column: value}`` dict."""
+        return {name: self._values[i] for name, i in self._index.items()}
+
+    def __repr__(self) -> str:
+        return f"Row({self.asdict()!r})"
+
+
+class Result:
+    """The outcome of one statement: its column names and its rows (read-only)."""
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self, columns: Sequence[str], values: Sequence[tuple[Value, ...]]) -> None:
+        self.columns: tuple[str, ...] = tuple(columns)
+        index: dict[str, int] = {}
+        for i, name in enumerate(self.columns):
+            index.setdefault(name, i)
+        self.rows: tuple[Row, ...] = tuple(Row(v, index) for v in values)
+
+    def first(self) -> Row | None:
+        """The first row, or None when there is none."""
+        return self.rows[0] if self.rows else None
+
+    def scalar(self) -> Value:
+        """The first column of the first row, or None when there is no row."""
+        return self.rows[0][0] if self.rows else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        return f"Result(columns={self.columns!r}, rows={len(self.rows)})"
+
+
+EMPTY_RESULT = Result((), ())
+"""The shared result of a statement that returns no columns."""
+
+
+@runtime_checkable
+class Client(Protocol):
+    """What every driver offers: one statement, one atomic batch, close."""
+
+    backend: str
+    """A short name of the backend: ``"local"``, ``"remote"`` or ``"ws"``."""
+
+    async def execute(self, sql: str, args: Args = ()) -> Result:
+        """Run one statement (in its own transaction) and return its result."""
+        ...
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        """Run statements in one transaction: all commit, or none do."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection; further calls raise."""
+        ...
+
+
+def check_value(value: Any) -> Value:
+    """Return ``value`` as a storable SQLite value, or raise ValidationError."""
+    kind = type(value)
+    if value is None or kind is str or kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
+        return int(value)
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(f"integer {value} is outside SQLite's signed 64-bit range")
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise ValidationError(
+        f"cannot bind a value of type {kind.__name__}; "
+        "use None, int, float, str or bytes (encode JSON yourself)"
+    )
+
+
+PlainArgs: TypeAlias = Sequence[Any] | dict[str, Any]
+"""Arguments after the structural check: a sequence, or a dict keyed without prefixes."""
+
+
+def normalize_args(args: Any) -> PlainArgs:
+    """Check the shape of a statement's arguments (values are checked by each driver).
+
+    Named argument keys may be written with or without their ``:``, ``@`` or ``$`` prefix.
+    """
+    if isinstance(args, Mapping):
+        named: dict[str, Any] = {}
+        for key, value in args.items():
+            if not isinstance(key, str) or not key.lstrip(":@$"):
+                raise ValidationError(f"named argument keys must be non-empty strings, not {key!r}")
+            named[key.lstrip(":@$")] = value
+        return named
+    if isinstance(args, tuple | list):
+        return args
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise ValidationError(
+            f"statement arguments must be a sequence or a mapping, not {type(args).__name__}"
+        )
+    return tuple(args)
+
+
+_TRANSACTION_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
+_COMMENT = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
+def leading_keyword(sql: str) -> str:
+    """The statement's first keyword in upper case, skipping white space and comments."""
+    start = _COMMENT.match(sql)
+    rest = sql[start.end() if start else 0 :]
+    word = re.match(r"[A-Za-z]+", rest)
+    return word.group(0).upper() if word else ""
+
+
+def check_sql(sql: str) -> None:
+    """Reject empty SQL and transaction control, which only ``batch`` may do."""
+    if not sql or sql.isspace():
+        raise ValidationError("empty SQL statement")
+    if leading_keyword(sql) in _TRANSACTION_WORDS:
+        raise ValidationError(
+            "transaction control statements are not accepted; "
+            "use batch() to run statements in one transaction"
+        )
+
+
+def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
+    """Turn a Statement into ``(sql, args)`` or raise ValidationError."""
+    if type(stmt) is tuple and len(stmt) == 2 and type(stmt[0]) is str:
+        sql, args = stmt
+    elif isinstance(stmt, str):
+        sql, args = stmt, ()
+    elif isinstance(stmt, tuple) and len(stmt) == 2 and isinstance(stmt[0], str):
+        sql, args = stmt
+    else:
+        raise ValidationError(f"a statement is a SQL string or a (sql, args) pair, not {stmt!r}")
+    return sql, normalize_args(args)
+
+
+def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArgs]]:
+    """Check the shape of every statement of a batch before any of it is sent."""
+    if isinstance(statements, str) or not isinstance(statements, Sequence):
+        raise ValidationError("batch() takes a sequence of statements")
+    out = [normalize_statement(s) for s in statements]
+    checked = ""
+    for sql, _ in out:
+        if sql is not checked:  # runs of one SQL text are checked once
+            check_sql(sql)
+            checked = sql
+    return out

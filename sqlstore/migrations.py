@@ -1,0 +1,53 @@
+"""Numbered, append-only schema migrations and the schema.sql loader.
+
+A fresh database runs ``schema.sql`` (the whole current schema) and is recorded at
+``SCHEMA_VERSION``. A database at an older version runs each later migration in order,
+each as one atomic batch that first claims its version number in ``schema_migrations``
+(a primary key), so concurrent initializers apply every migration exactly once.
+A migration never drops a table or column that sqlstore does not own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+"""The version a fresh database is created at (schema.sql's shape)."""
+
+MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {}
+"""Version → (name, statements) for every version after 1. Append only; never edit one."""
+
+
+@cache
+def schema_sql() -> str:
+    """The text of schema.sql: shipped inside the wheel, or at the source checkout's top."""
+    packaged = resources.files("sqlstore").joinpath("schema.sql")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "schema.sql").read_text(encoding="utf-8")
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (comments and blank lines dropped)."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.splitlines():
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer.append(line)
+        text = "\n".join(buffer)
+        if sqlite3.complete_statement(text):
+            statements.append(text.strip().rstrip(";").strip())
+            buffer = []
+    if buffer and "\n".join(buffer).strip():
+        raise ValueError(f"incomplete SQL statement at the end of the script: {buffer[0]!r}")
+    return statements
+
+
+@cache
+def schema_statements() -> tuple[str, ...]:
+    """schema.sql as a tuple of statements, parsed once."""
+    return tuple(split_statements(schema_sql()))

@@ -1,0 +1,68 @@
+"""Fixtures: every database test runs on a local SQLite file and on a real tursodb server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import sqlstore
+from sqlstore.drivers import Client
+from tests.tursodb_server import TursoServer
+
+BACKENDS = ("local", "remote")
+
+
+@pytest.fixture(scope="session")
+def turso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TursoServer]:
+    """One real tursodb server for the whole session, on a free loopback port."""
+    server = TursoServer(tmp_path_factory.mktemp("tursodb") / "session.db")
+    server.start()  # a missing binary or a dead server fails the tests, never skips them
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[TursoServer]:
+    """A tursodb server of this test's own (for tests that kill and restart it)."""
+    server = TursoServer(tmp_path / "own.db")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a database on each backend: a fresh local file, or the session server."""
+    if request.param == "local":
+        return f"file:{tmp_path / 'test.db'}"
+    server: TursoServer = request.getfixturevalue("turso_server")
+    return server.url
+
+
+@pytest.fixture
+async def client(db_url: str) -> AsyncIterator[Client]:
+    """A low-level client on each backend."""
+    c = await sqlstore.connect(db_url)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[sqlstore.Store]:
+    """An initialized Store on each backend."""
+    async with sqlstore.Store(db_url) as s:
+        yield s
+
+
+@pytest.fixture
+def table() -> str:
+    """A table name unique to this test (the remote database is shared by the session)."""
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+def unique(prefix: str = "id") -> str:
+    """A value unique to this call, for ids on the shared remote database."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,45 @@
+"""Worker processes for the multi-process tests: ``python -m tests.proc_worker JOB URL ...``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import sqlstore
+
+
+async def write(url: str, table: str, worker: int, n: int) -> None:
+    """n single-statement writes, then n/10 small batches, from one process."""
+    client = await sqlstore.connect(url)
+    try:
+        for i in range(n):
+            await client.execute(f"INSERT INTO {table} (worker, i) VALUES (?, ?)", (worker, i))
+        for i in range(n // 10):
+            await client.batch(
+                [
+                    (f"INSERT INTO {table} (worker, i) VALUES (?, ?)", (worker, n + i * 2 + k))
+                    for k in range(2)
+                ]
+            )
+    finally:
+        await client.close()
+
+
+async def initialize(url: str) -> None:
+    """Initialize a Store (schema and migrations) and print its schema version."""
+    async with sqlstore.Store(url) as store:
+        print(await store.schema_version())
+
+
+def main(argv: list[str]) -> None:
+    job, url, *rest = argv
+    if job == "write":
+        asyncio.run(write(url, rest[0], int(rest[1]), int(rest[2])))
+    elif job == "initialize":
+        asyncio.run(initialize(url))
+    else:
+        raise SystemExit(f"unknown job {job}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,143 @@
+"""Store: schema.sql and migrations, idempotent initialize, health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sqlstore
+from sqlstore import migrations
+from sqlstore.migrations import SCHEMA_VERSION, schema_statements, split_statements
+from sqlstore.store import migrate
+
+EXPECTED_TABLES = {
+    "schema_migrations",
+    "teams",
+    "threads",
+    "runs",
+    "messages",
+    "feedback",
+    "approvals",
+    "checkpoints",
+    "checkpoint_writes",
+}
+
+
+async def test_initialize_creates_schema_and_records_version(store: sqlstore.Store) -> None:
+    tables = await store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert {r[0] for r in tables.rows} >= EXPECTED_TABLES
+    assert await store.schema_version() == SCHEMA_VERSION
+    await store.initialize()  # idempotent
+    await store.initialize()
+    versions = await store.execute("SELECT count(*) FROM schema_migrations")
+    assert versions.scalar() == SCHEMA_VERSION
+
+
+async def test_every_schema_index_exists(store: sqlstore.Store) -> None:
+    declared = {
+        s.split(" IF NOT EXISTS ")[1].split()[0]
+        for s in schema_statements()
+        if s.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
+    }
+    found = await store.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    assert declared <= {r[0] for r in found.rows}
+
+
+async def test_health_check(store: sqlstore.Store, db_url: str) -> None:
+    health = await store.health_check()
+    assert health["ok"] is True
+    assert health["backend"] == ("local" if db_url.startswith("file:") else "remote")
+    assert health["schema_version"] == SCHEMA_VERSION
+    assert isinstance(health["latency_ms"], float) and health["latency_ms"] >= 0
+
+
+async def test_foreign_keys_cascade(store: sqlstore.Store) -> None:
+    """Cascades declared in schema.sql are enforced on every connection."""
+    from tests.conftest import unique
+
+    thread = unique("thread")
+    await store.batch(
+        [
+            (
+                "INSERT INTO threads (id, user_id, root_id, created_at, updated_at)"
+                " VALUES (?, 'u', ?, 0, 0)",
+                (thread, thread),
+            ),
+            (
+                "INSERT INTO messages (id, thread_id, seq, role, content, created_at)"
+                " VALUES (?, ?, 1, 'user', '[]', 0)",
+                (unique("m"), thread),
+            ),
+        ]
+    )
+    await store.execute("DELETE FROM threads WHERE id = ?", (thread,))
+    left = await store.execute("SELECT count(*) FROM messages WHERE thread_id = ?", (thread,))
+    assert left.scalar() == 0
+    with pytest.raises(sqlstore.QueryError):
+        await store.execute(
+            "INSERT INTO messages (id, thread_id, seq, role, content, created_at)"
+            " VALUES (?, ?, 1, 'user', '[]', 0)",
+            (unique("m"), unique("missing-thread")),
+        )
+
+
+async def test_store_not_initialized_and_closed() -> None:
+    store = sqlstore.Store("file::memory:")
+    with pytest.raises(sqlstore.UnavailableError):
+        store.client  # noqa: B018
+    async with store:
+        assert (await store.execute("SELECT 1")).scalar() == 1
+    with pytest.raises(sqlstore.UnavailableError):
+        await store.execute("SELECT 1")
+
+
+async def test_migrations_apply_in_order_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, table: str
+) -> None:
+    """A database at version 1 gets later migrations, each once, recorded in order."""
+    url = db_url
+    async with sqlstore.Store(url) as store:
+        base = await store.schema_version()
+        added = {
+            base + 1: ("add a table", (f"CREATE TABLE {table} (x INTEGER)",)),
+            base + 2: ("fill it", (f"INSERT INTO {table} VALUES (42)",)),
+        }
+        monkeypatch.setattr(migrations, "MIGRATIONS", {**migrations.MIGRATIONS, **added})
+        monkeypatch.setattr("sqlstore.store.MIGRATIONS", migrations.MIGRATIONS)
+        monkeypatch.setattr("sqlstore.store.SCHEMA_VERSION", base + 2)
+        assert await migrate(store.client) == base + 2
+        assert await migrate(store.client) == base + 2
+        assert (await store.execute(f"SELECT count(*), max(x) FROM {table}")).rows[0] == (1, 42)
+        names = await store.execute(
+            "SELECT name FROM schema_migrations WHERE version > ? ORDER BY version", (base,)
+        )
+        assert [r[0] for r in names.rows] == ["add a table", "fill it"]
+        # Leave the shared remote database at the version the other tests expect.
+        await store.batch(
+            [
+                ("DELETE FROM schema_migrations WHERE version > ?", (base,)),
+                f"DROP TABLE {table}",
+            ]
+        )
+
+
+async def test_newer_database_is_refused(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with sqlstore.Store(db_url) as store:
+        monkeypatch.setattr("sqlstore.store.SCHEMA_VERSION", 0)
+        with pytest.raises(sqlstore.SqlStoreError, match="newer"):
+            await migrate(store.client)
+
+
+def test_split_statements_handles_triggers_and_comments() -> None:
+    script = """
+    -- a comment
+    CREATE TABLE a (x TEXT DEFAULT ';');
+    CREATE TRIGGER t AFTER INSERT ON a BEGIN
+        UPDATE a SET x = 'y;z';
+    END;
+    """
+    parts = split_statements(script)
+    assert len(parts) == 2 and parts[1].endswith("END")
+    with pytest.raises(ValueError):
+        split_statements("CREATE TABLE b (x")
