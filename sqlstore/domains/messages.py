@@ -1,0 +1,218 @@
+"""Messages of a thread: the shared SQL every conversation-shaped domain builds on.
+
+A thread's messages have a per-thread ``seq`` (1, 2, 3, ...) allocated inside SQL as
+``MAX(seq) + 1`` in the same transaction as the insert, so concurrent writers never
+collide and nothing is read into Python first. Many messages go in with one statement
+(``INSERT ... SELECT ... FROM json_each(?)``). Ids are made client-side, and the insert
+ignores an id it already has, so a retried write never stores a message twice.
+
+The functions here build statements and decode rows; callers put the statements into
+one ``batch`` together with their own (thread upserts, trimming, counters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..drivers import Row, Statement
+from ..errors import ValidationError
+from .common import dumps, loads, new_id, optional_id, require_dict, require_id, require_time
+
+ROLES = frozenset({"user", "assistant", "system", "tool"})
+"""The roles a message may have."""
+
+MAX_CONTENT_BYTES = 1_048_576
+"""The largest JSON-encoded content (1 MiB) one message may carry."""
+
+MESSAGE_COLUMNS = "id, thread_id, seq, role, content, metadata, run_id, created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message. ``content`` is the JSON value as given (blocks kept verbatim)."""
+
+    id: str
+    thread_id: str
+    seq: int
+    role: str
+    content: Any
+    metadata: dict[str, Any]
+    run_id: str | None
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as a plain dict."""
+        return {
+            "id": self.id,
+            "thread_id": self.thread_id,
+            "seq": self.seq,
+            "role": self.role,
+            "content": self.content,
+            "metadata": self.metadata,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: a role and JSON content, with optional metadata, time and id."""
+
+    role: str
+    content: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: int | None = None
+    id: str | None = None
+    run_id: str | None = None
+
+
+def message_from_row(row: Row) -> Message:
+    """Decode a row selected with MESSAGE_COLUMNS."""
+    return Message(
+        id=row[0],
+        thread_id=row[1],
+        seq=row[2],
+        role=row[3],
+        content=loads(row[4]),
+        metadata=loads(row[5], {}),
+        run_id=row[6],
+        created_at=row[7],
+    )
+
+
+def encode_messages(
+    messages: Sequence[NewMessage | dict[str, Any]], now: int, *, roles: frozenset[str] = ROLES
+) -> str:
+    """Validate messages (before any I/O) and encode them as one JSON array for json_each.
+
+    Each element is ``[id, role, content_json, metadata_json, run_id, created_at]``.
+    Messages without a time get ``now``, kept increasing within the batch but never
+    later than a caller-given time that follows them.
+    """
+    if isinstance(messages, str | bytes | dict) or not isinstance(messages, Sequence):
+        raise ValidationError("messages must be a list of messages")
+    if not messages:
+        raise ValidationError("at least one message is needed")
+    rows: list[list[Any]] = []
+    last_time = 0
+    for i, raw in enumerate(messages):
+        msg = raw if isinstance(raw, NewMessage) else _new_message(raw, i)
+        if msg.role not in roles:
+            raise ValidationError(
+                f"message {i}: unknown role {msg.role!r}; allowed: {sorted(roles)}"
+            )
+        content = dumps(msg.content, f"message {i} content")
+        if len(content) > MAX_CONTENT_BYTES:
+            raise ValidationError(
+                f"message {i} content is {len(content)} bytes of JSON; the limit is "
+                f"{MAX_CONTENT_BYTES}"
+            )
+        metadata = dumps(require_dict(f"message {i} metadata", msg.metadata), "metadata")
+        if msg.created_at is None:
+            created = max(now, last_time)
+        else:
+            created = require_time(f"message {i} created_at", msg.created_at)
+        last_time = created
+        message_id = require_id(f"message {i} id", msg.id) if msg.id is not None else new_id()
+        rows.append(
+            [message_id, msg.role, content, metadata, optional_id("run_id", msg.run_id), created]
+        )
+    ids = [r[0] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("message ids within one call must be distinct")
+    return dumps(rows)
+
+
+def _new_message(raw: Any, i: int) -> NewMessage:
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            f"message {i} must be a NewMessage or a dict, not {type(raw).__name__}"
+        )
+    unknown = set(raw) - {"role", "content", "metadata", "created_at", "id", "run_id"}
+    if unknown:
+        raise ValidationError(f"message {i} has unknown fields {sorted(unknown)}")
+    if "role" not in raw or "content" not in raw:
+        raise ValidationError(f"message {i} needs a role and content")
+    return NewMessage(
+        role=raw["role"],
+        content=raw["content"],
+        metadata=raw.get("metadata") or {},
+        created_at=raw.get("created_at"),
+        id=raw.get("id"),
+        run_id=raw.get("run_id"),
+    )
+
+
+def insert_messages(thread_id: str, encoded: str) -> Statement:
+    """One INSERT of every message in ``encoded`` (see encode_messages), numbered in SQL.
+
+    ``seq`` continues from the thread's highest; an id already stored is skipped.
+    Returns the stored rows (MESSAGE_COLUMNS) of the messages it inserted.
+    """
+    return (
+        f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+        SELECT json_extract(j.value, '$[0]'), ?1,
+               (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1) + j.key + 1,
+               json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
+               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'),
+               json_extract(j.value, '$[5]')
+        FROM json_each(?2) AS j
+        WHERE 1
+        ON CONFLICT (id) DO NOTHING
+        RETURNING {MESSAGE_COLUMNS}""",
+        (thread_id, encoded),
+    )
+
+
+def update_thread_counters(thread_id: str, now: int) -> Statement:
+    """Bring a thread's ``last_seq``, ``message_count`` and ``updated_at`` up to date
+    after inserts (and before any trimming), touching only the new messages' index range."""
+    return (
+        """UPDATE threads SET
+            message_count = message_count + (
+                SELECT count(*) FROM messages WHERE thread_id = ?1 AND seq > threads.last_seq),
+            last_seq = COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = ?1), last_seq),
+            updated_at = MAX(updated_at, ?2)
+        WHERE id = ?1""",
+        (thread_id, now),
+    )
+
+
+def trim_messages(thread_id: str, keep: int) -> list[Statement]:
+    """Delete all but the newest ``keep`` messages of a thread and fix its count."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValidationError(f"the number of messages to keep must be >= 1, not {keep!r}")
+    return [
+        (
+            """DELETE FROM messages WHERE thread_id = ?1 AND seq < (
+                SELECT seq FROM messages WHERE thread_id = ?1
+                ORDER BY seq DESC LIMIT 1 OFFSET ?2)""",
+            (thread_id, keep - 1),
+        ),
+        (
+            "UPDATE threads SET message_count = MIN(message_count, ?2) WHERE id = ?1",
+            (thread_id, keep),
+        ),
+    ]
+
+
+def select_newest(thread_id: str, limit: int, before_seq: int | None = None) -> Statement:
+    """The newest ``limit`` messages (older than ``before_seq`` when given), oldest first."""
+    return (
+        f"""SELECT * FROM (
+            SELECT {MESSAGE_COLUMNS} FROM messages
+            WHERE thread_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3
+        ) ORDER BY seq""",
+        (thread_id, before_seq if before_seq is not None else 2**62, limit),
+    )
+
+
+def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:
+    """The oldest ``limit`` messages after ``after_seq``, oldest first."""
+    return (
+        f"""SELECT {MESSAGE_COLUMNS} FROM messages
+        WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3""",
+        (thread_id, after_seq, limit),
+    )
