@@ -125,7 +125,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     payload        BLOB,
     metadata       TEXT    NOT NULL DEFAULT '{}',
     created_at     INTEGER NOT NULL,
+    run_id         TEXT,
+    blob_versions  TEXT,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+-- run_id: metadata's run_id, kept apart for delete_for_runs. blob_versions: JSON
+-- {channel: version} of the channel values held in checkpoint_blobs (LangGraph), NULL otherwise.
+CREATE INDEX IF NOT EXISTS checkpoints_thread ON checkpoints (thread_id, checkpoint_id);
+CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
+
+-- Channel values stored once per (channel, version) and shared by every checkpoint of the
+-- thread that holds that version, so a checkpoint does not repeat unchanged state.
+CREATE TABLE IF NOT EXISTS checkpoint_blobs (
+    thread_id      TEXT    NOT NULL,
+    checkpoint_ns  TEXT    NOT NULL DEFAULT '',
+    channel        TEXT    NOT NULL,
+    version        TEXT    NOT NULL,
+    type           TEXT    NOT NULL,
+    value          BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
 );
 
 CREATE TABLE IF NOT EXISTS checkpoint_writes (

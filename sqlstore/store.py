@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .domains.common import now_ms
 from .drivers import Args, Client, Result, Statement, backend_of, connect
 from .errors import QueryError, SqlStoreError, UnavailableError
 from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
+
+if TYPE_CHECKING:
+    from .domains.checkpoints import Checkpoints
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -81,6 +84,16 @@ class Store:
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain.
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
+        api = self.__dict__.get("_checkpoints")
+        if api is None:
+            from .domains.checkpoints import Checkpoints
+
+            api = self.__dict__["_checkpoints"] = Checkpoints(self)
+        return api
 
     async def schema_version(self) -> int:
         """The schema version recorded in the database (0 when it has none)."""
