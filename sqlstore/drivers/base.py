@@ -205,13 +205,29 @@ def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
 
 
 def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArgs]]:
-    """Check the shape of every statement of a batch before any of it is sent."""
+    """Check the shape of every statement of a batch before any of it is sent.
+
+    The common shape, a ``(sql, tuple_or_list)`` pair, is passed through as it is, and a
+    run of one SQL text is checked once, so large batches cost little here.
+    """
     if isinstance(statements, str) or not isinstance(statements, Sequence):
         raise ValidationError("batch() takes a sequence of statements")
-    out = [normalize_statement(s) for s in statements]
-    checked = ""
-    for sql, _ in out:
-        if sql is not checked:  # runs of one SQL text are checked once
+    out: list[tuple[str, PlainArgs]] = []
+    append = out.append
+    checked: str | None = None
+    for stmt in statements:
+        if type(stmt) is tuple and len(stmt) == 2:
+            sql, args = stmt
+            kind = type(args)
+            if type(sql) is str and (kind is tuple or kind is list):
+                if sql != checked:
+                    check_sql(sql)
+                    checked = sql
+                append(stmt)
+                continue
+        sql, plain = normalize_statement(stmt)
+        if sql != checked:
             check_sql(sql)
             checked = sql
+        append((sql, plain))
     return out

@@ -289,7 +289,7 @@ class LocalClient:
                 if cursor.description is None:
                     # A run of the same row-less statement goes through executemany.
                     j = i + 1
-                    while j < n and statements[j][0] is sql:
+                    while j < n and statements[j][0] == sql:
                         j += 1
                     if j > i + 1:
                         conn.executemany(sql, [a for _, a in statements[i + 1 : j]])
