@@ -223,7 +223,7 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
                 if sql != checked:
                     check_sql(sql)
                     checked = sql
-                append(stmt)
+                append((sql, args))
                 continue
         sql, plain = normalize_statement(stmt)
         if sql != checked:
