@@ -212,7 +212,7 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
     """
     if isinstance(statements, str) or not isinstance(statements, Sequence):
         raise ValidationError("batch() takes a sequence of statements")
-    out: list[tuple[str, PlainArgs]] = []
+    out: list[tuple[str, Any]] = []
     append = out.append
     checked: str | None = None
     for stmt in statements:
