@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS teams (
 );
 CREATE INDEX IF NOT EXISTS teams_user ON teams (user_id, updated_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS teams_user_hash ON teams (user_id, config_hash);
+CREATE INDEX IF NOT EXISTS teams_user_created ON teams (user_id, created_at, id);
 
 -- A conversation, a thread, a team session: one row. root_id is the thread's own id for a
 -- root and the root's id for every fork below it, so lineage needs no recursive query.

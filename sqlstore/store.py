@@ -13,6 +13,7 @@ from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
 
 if TYPE_CHECKING:
     from .domains.checkpoints import Checkpoints
+    from .domains.teams import TeamStore
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -84,6 +85,16 @@ class Store:
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain.
+
+    @property
+    def teams(self) -> TeamStore:
+        """Team persistence: teams, sessions, runs, messages; import / export (domains.teams)."""
+        api = self.__dict__.get("_teams")
+        if api is None:
+            from .domains.teams import TeamStore
+
+            api = self.__dict__["_teams"] = TeamStore(self)
+        return api
 
     @property
     def checkpoints(self) -> Checkpoints:

@@ -1,0 +1,136 @@
+"""Typed models of the teams domain (AutoGen Studio's job) and the config hash.
+
+A field left as ``None`` means "not given": an upsert keeps the stored value there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import orjson
+
+from ..errors import ValidationError
+
+RUN_STATUSES = frozenset({"created", "active", "complete", "error", "stopped"})
+"""The states a run may be in (AutoGen Studio's RunStatus)."""
+
+
+@dataclass(slots=True)
+class Response:
+    """The outcome of a call, shaped like AutoGen Studio's: ``status``, ``message``, ``data``.
+
+    ``status`` is True only when the call did what it was asked; "nothing matched" is a
+    True status with empty data for reads and deletes, and a False status for an upsert
+    that found nothing to update. ``cursor`` is the ``after`` of the next page of a ``get``
+    (None on the last page). ``created`` tells an upsert's insert from its update.
+    """
+
+    status: bool
+    message: str
+    data: Any = None
+    cursor: tuple[Any, str] | None = None
+    created: bool | None = None
+
+
+@dataclass(slots=True)
+class Team:
+    """A team configuration of one user. ``config`` is the team's JSON (a dict)."""
+
+    id: str | None = None
+    user_id: str | None = None
+    name: str | None = None
+    config: dict[str, Any] | None = None
+    config_hash: str | None = None
+    version: int | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+@dataclass(slots=True)
+class Session:
+    """A session of a team: a ``threads`` row with a ``team_id`` (``name`` is its title)."""
+
+    id: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """A run of a team session: its status, task, result and error."""
+
+    id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str | None = None
+    task: Any = None
+    result: Any = None
+    error: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    """A message of a run, stored in its session's thread with a per-thread ``seq``."""
+
+    id: str | None = None
+    session_id: str | None = None
+    run_id: str | None = None
+    role: str | None = None
+    content: Any = None
+    metadata: dict[str, Any] | None = None
+    seq: int | None = None
+    created_at: int | None = None
+
+
+Entity: TypeAlias = Team | Session | Run | Message
+"""Any stored thing of the teams domain."""
+
+
+def config_dict(value: Any, what: str = "config") -> dict[str, Any]:
+    """A team config as a plain dict: a dict as given, or a pydantic model's JSON dump."""
+    if isinstance(value, dict):
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):  # e.g. autogen_core's ComponentModel: JSON mode keeps it storable
+        dumped = dump(mode="json")
+        if isinstance(dumped, dict):
+            return dumped
+    raise ValidationError(f"{what} must be a JSON object (a dict), not {type(value).__name__}")
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with integral floats as ints (so 5 and 5.0 hash alike) and tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value.is_integer()
+        and abs(value) < 2**53
+    ):
+        return int(value)
+    return value
+
+
+def canonical_json(config: dict[str, Any]) -> bytes:
+    """The canonical JSON of a config: keys sorted, integral floats written as ints."""
+    try:
+        return orjson.dumps(_canonical(config), option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise ValidationError(f"config is not JSON-serializable: {exc}") from None
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 (hex) of the config's canonical JSON: equal configs, equal hashes."""
+    return hashlib.sha256(canonical_json(config)).hexdigest()

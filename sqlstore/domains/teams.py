@@ -1,0 +1,474 @@
+"""Team persistence (AutoGen Studio's DatabaseManager job): teams, sessions, runs and
+messages with upsert, filtered keyset reads, cascading deletes, import and export.
+
+Conventions of every method:
+
+- Bad input raises ValidationError before any I/O; a database failure raises the
+  SqlStoreError the driver gave. Nothing else is swallowed.
+- Everything else returns a :class:`Response`. Its ``status`` is honest: True when the
+  call did what it was asked (a read or delete that matched nothing is True with empty
+  data), False only when the target did not exist (an upsert with nothing to update, an
+  export of a missing team, a message for a missing session), and nothing was written.
+- Every write is one atomic batch: one transaction locally, one request remotely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..drivers import Statement
+from ..errors import QueryError, ValidationError
+from .common import dumps, new_id, now_ms, optional_id, require_dict, require_id, require_limit
+from .common import require_time as _require_time
+from .messages import ROLES as MESSAGE_ROLES
+from .messages import NewMessage, encode_messages, insert_messages, update_thread_counters
+from .team_files import FORMATS, config_source, dump_config, load_config_file, team_files
+from .team_models import (
+    RUN_STATUSES,
+    Entity,
+    Message,
+    Response,
+    Run,
+    Session,
+    Team,
+    config_dict,
+    config_hash,
+)
+from .team_query import MESSAGE, RUN, SESSION, TEAM, Kind, decode, delete_rows, kind_of, select_page
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+MAX_NAME_LENGTH = 1000
+DEFAULT_LIMIT = 100
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each file of a multi-file import."""
+
+
+def _time(name: str, value: Any) -> int | None:
+    return None if value is None else _require_time(name, value)
+
+
+def _text(name: str, value: Any, limit: int = MAX_NAME_LENGTH) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValidationError(f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+def _json(value: Any, what: str) -> str | None:
+    return None if value is None else dumps(value, what)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upsert:
+    """The statements of one upsert: [exists check?] + writes; the row comes from ``at``."""
+
+    kind: Kind
+    id: str
+    statements: list[Statement]
+    at: int
+    check_exists: bool
+
+
+_TEAM_UPSERT = f"""INSERT INTO teams
+    (id, user_id, name, config, config_hash, version, created_at, updated_at)
+SELECT :id, COALESCE(:user_id, ''), COALESCE(:name, :label), COALESCE(:config, '{{}}'),
+       COALESCE(:hash, ''), COALESCE(:version, 1), COALESCE(:created_at, :now),
+       COALESCE(:updated_at, :now)
+WHERE (:user_id IS NOT NULL AND :config IS NOT NULL)
+   OR EXISTS (SELECT 1 FROM teams WHERE id = :id)
+ON CONFLICT (id) DO UPDATE SET
+    user_id = COALESCE(:user_id, teams.user_id),
+    name = COALESCE(:name, teams.name),
+    config = COALESCE(:config, teams.config),
+    config_hash = COALESCE(:hash, teams.config_hash),
+    version = COALESCE(:version, teams.version),
+    updated_at = COALESCE(:updated_at, :now)
+RETURNING {TEAM.select_list}"""
+
+_SESSION_UPSERT = f"""INSERT INTO threads
+    (id, user_id, team_id, title, metadata, root_id, created_at, updated_at)
+SELECT :id, COALESCE(:user_id, (SELECT user_id FROM teams WHERE id = :team_id), ''),
+       :team_id, :name, COALESCE(:metadata, '{{}}'), :id, COALESCE(:created_at, :now),
+       COALESCE(:updated_at, :now)
+WHERE EXISTS (SELECT 1 FROM teams WHERE id = :team_id)
+   OR EXISTS (SELECT 1 FROM threads WHERE id = :id AND team_id IS NOT NULL)
+ON CONFLICT (id) DO UPDATE SET
+    user_id = COALESCE(:user_id, threads.user_id),
+    team_id = COALESCE(:team_id, threads.team_id),
+    title = COALESCE(:name, threads.title),
+    metadata = COALESCE(:metadata, threads.metadata),
+    updated_at = COALESCE(:updated_at, :now)
+WHERE threads.team_id IS NOT NULL
+RETURNING {SESSION.select_list}"""
+
+_RUN_UPSERT = f"""INSERT INTO runs
+    (id, thread_id, user_id, status, task, result, error, created_at, updated_at)
+SELECT :id, COALESCE(:session_id, ''),
+       COALESCE(:user_id, (SELECT user_id FROM threads WHERE id = :session_id)),
+       COALESCE(:status, 'created'), :task, :result, :error, COALESCE(:created_at, :now),
+       COALESCE(:updated_at, :now)
+WHERE EXISTS (SELECT 1 FROM threads WHERE id = :session_id AND team_id IS NOT NULL)
+   OR EXISTS (SELECT 1 FROM runs WHERE id = :id)
+ON CONFLICT (id) DO UPDATE SET
+    user_id = COALESCE(:user_id, runs.user_id),
+    status = COALESCE(:status, runs.status),
+    task = COALESCE(:task, runs.task),
+    result = COALESCE(:result, runs.result),
+    error = COALESCE(:error, runs.error),
+    updated_at = COALESCE(:updated_at, :now)
+RETURNING {RUN.select_list}"""
+
+_MESSAGE_UPDATE = f"""UPDATE messages SET
+    role = COALESCE(:role, role),
+    content = COALESCE(:content, content),
+    metadata = COALESCE(:metadata, metadata),
+    run_id = COALESCE(:run_id, run_id)
+WHERE id = :id
+RETURNING {MESSAGE.select_list}"""
+
+_TEAM_COLUMNS = "id, user_id, name, config, config_hash, version, created_at, updated_at"
+
+_IMPORT_DEDUP = f"""INSERT INTO teams ({_TEAM_COLUMNS})
+SELECT ?1, ?2, ?3, ?4, ?5, 1, ?6, ?6
+WHERE NOT EXISTS (SELECT 1 FROM teams WHERE user_id = ?2 AND config_hash = ?5)"""
+
+_IMPORT_SURVIVOR = f"""SELECT {TEAM.select_list} FROM teams
+WHERE user_id = ?1 AND config_hash = ?2 ORDER BY created_at, id LIMIT 1"""
+
+_IMPORT_PLAIN = f"""INSERT INTO teams ({_TEAM_COLUMNS})
+VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {TEAM.select_list}"""
+
+
+def _label(config: dict[str, Any]) -> str | None:
+    label = config.get("label")
+    return label if isinstance(label, str) and len(label) <= MAX_NAME_LENGTH else None
+
+
+class TeamStore:
+    """Teams, sessions, runs and messages of multi-agent teams: ``store.teams``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # -- upsert -------------------------------------------------------------------------
+
+    async def upsert(self, entity: Entity) -> Response:
+        """Create or update one Team, Session, Run or Message in one atomic batch.
+
+        Fields left None keep their stored value; ``created_at`` is never changed by an
+        update. Without an id a new one is made (a create). ``Response.created`` tells
+        which happened; ``data`` is the stored entity. A Team's ``config_hash`` is always
+        computed from its ``config``. A Message gets its ``seq`` in SQL on insert.
+        """
+        plan = self._plan(entity)
+        try:
+            results = await self._store.batch(plan.statements)
+        except QueryError as exc:
+            if plan.kind is MESSAGE and "FOREIGN KEY" in str(exc).upper():
+                return Response(False, "Message not stored: its session or run does not exist")
+            raise
+        existed = bool(results[0].scalar()) if plan.check_exists else False
+        row = results[plan.at].first()
+        name = plan.kind.model.__name__
+        if row is None:
+            return Response(
+                False,
+                f"{name} {plan.id!r} not found, and the fields needed to create it are "
+                "missing or point at nothing; nothing was written",
+            )
+        created = not existed
+        verb = "created" if created else "updated"
+        return Response(True, f"{name} {verb}", decode(plan.kind, row), created=created)
+
+    def _plan(self, entity: Entity) -> _Upsert:
+        if isinstance(entity, Team):
+            return self._plan_team(entity)
+        if isinstance(entity, Session):
+            return self._plan_session(entity)
+        if isinstance(entity, Run):
+            return self._plan_run(entity)
+        if isinstance(entity, Message):
+            return self._plan_message(entity)
+        raise ValidationError(
+            f"upsert takes a Team, Session, Run or Message, not {type(entity).__name__}"
+        )
+
+    @staticmethod
+    def _with_exists(
+        kind: Kind, given_id: str | None, stmts: list[Statement]
+    ) -> tuple[str, list[Statement], bool]:
+        """The id to write and the statements, led by an in-transaction existence check
+        when the caller named an id (a new id is a create by construction)."""
+        if given_id is None:
+            return new_id(), stmts, False
+        check = (f"SELECT EXISTS (SELECT 1 FROM {kind.table} WHERE id = ?)", (given_id,))
+        return given_id, [check, *stmts], True
+
+    def _plan_team(self, team: Team) -> _Upsert:
+        given = optional_id("id", team.id)
+        config = None if team.config is None else config_dict(team.config)
+        version = team.version
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 0
+        ):
+            raise ValidationError(f"version must be a non-negative integer, not {version!r}")
+        args: dict[str, Any] = {
+            "user_id": optional_id("user_id", team.user_id),
+            "name": _text("name", team.name),
+            "label": None if config is None else _label(config),
+            "config": None if config is None else dumps(config, "config"),
+            "hash": None if config is None else config_hash(config),
+            "version": version,
+            "created_at": _time("created_at", team.created_at),
+            "updated_at": _time("updated_at", team.updated_at),
+            "now": now_ms(),
+        }
+        tid, stmts, check = self._with_exists(TEAM, given, [])
+        args["id"] = tid
+        stmts.append((_TEAM_UPSERT, args))
+        return _Upsert(TEAM, tid, stmts, len(stmts) - 1, check)
+
+    def _plan_session(self, session: Session) -> _Upsert:
+        given = optional_id("id", session.id)
+        args: dict[str, Any] = {
+            "user_id": optional_id("user_id", session.user_id),
+            "team_id": optional_id("team_id", session.team_id),
+            "name": _text("name", session.name),
+            "metadata": None
+            if session.metadata is None
+            else dumps(require_dict("metadata", session.metadata), "metadata"),
+            "created_at": _time("created_at", session.created_at),
+            "updated_at": _time("updated_at", session.updated_at),
+            "now": now_ms(),
+        }
+        sid, stmts, check = self._with_exists(SESSION, given, [])
+        args["id"] = sid
+        stmts.append((_SESSION_UPSERT, args))
+        return _Upsert(SESSION, sid, stmts, len(stmts) - 1, check)
+
+    def _plan_run(self, run: Run) -> _Upsert:
+        given = optional_id("id", run.id)
+        if run.status is not None and run.status not in RUN_STATUSES:
+            raise ValidationError(
+                f"unknown run status {run.status!r}; allowed: {sorted(RUN_STATUSES)}"
+            )
+        args: dict[str, Any] = {
+            "session_id": optional_id("session_id", run.session_id),
+            "user_id": optional_id("user_id", run.user_id),
+            "status": run.status,
+            "task": _json(run.task, "task"),
+            "result": _json(run.result, "result"),
+            "error": _text("error", run.error, 1_000_000),
+            "created_at": _time("created_at", run.created_at),
+            "updated_at": _time("updated_at", run.updated_at),
+            "now": now_ms(),
+        }
+        rid, stmts, check = self._with_exists(RUN, given, [])
+        args["id"] = rid
+        stmts.append((_RUN_UPSERT, args))
+        return _Upsert(RUN, rid, stmts, len(stmts) - 1, check)
+
+    def _plan_message(self, message: Message) -> _Upsert:
+        given = optional_id("id", message.id)
+        session_id = optional_id("session_id", message.session_id)
+        run_id = optional_id("run_id", message.run_id)
+        if message.role is not None and message.role not in MESSAGE_ROLES:
+            raise ValidationError(
+                f"unknown role {message.role!r}; allowed: {sorted(MESSAGE_ROLES)} "
+                "(keep an agent's name in metadata, e.g. metadata['source'])"
+            )
+        metadata = None if message.metadata is None else require_dict("metadata", message.metadata)
+        created_at = _time("created_at", message.created_at)
+        mid = given or new_id()
+        now = now_ms()
+        stmts: list[Statement] = []
+        if session_id is not None and message.role is not None and message.content is not None:
+            # Insert if new: the shared message SQL numbers it (MAX(seq)+1) in this batch.
+            new = NewMessage(
+                role=message.role,
+                content=message.content,
+                metadata=metadata or {},
+                created_at=created_at,
+                id=mid,
+                run_id=run_id,
+            )
+            encoded = encode_messages([new], now)
+            stmts += [insert_messages(session_id, encoded), update_thread_counters(session_id, now)]
+        update = {
+            "id": mid,
+            "role": message.role,
+            "content": _json(message.content, "content"),
+            "metadata": None if metadata is None else dumps(metadata, "metadata"),
+            "run_id": run_id,
+        }
+        stmts.append((_MESSAGE_UPDATE, update))
+        if given is None:
+            return _Upsert(MESSAGE, mid, stmts, len(stmts) - 1, False)
+        check = ("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)", (mid,))
+        return _Upsert(MESSAGE, mid, [check, *stmts], len(stmts), True)
+
+    # -- reads and deletes --------------------------------------------------------------
+
+    async def get(
+        self,
+        kind: Any,
+        filters: Mapping[str, Any] | None = None,
+        order_by: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        after: Any = None,
+    ) -> Response:
+        """One page of teams, sessions, runs or messages.
+
+        ``kind`` is "team" / "session" / "run" / "message" (or the class). ``filters``
+        maps allowed fields to a value (equality, None for IS NULL) or a list (IN).
+        ``order_by`` is an allowed field, with a leading "-" for descending (default:
+        newest first; messages by ``seq``); ties break on id. ``after`` is the last item
+        of the previous page or ``Response.cursor``. An unknown field or sort key is a
+        ValidationError naming the allowed ones.
+        """
+        k = kind_of(kind)
+        n = require_limit(limit)
+        sql, args, field = select_page(k, filters, order_by, n, after)
+        result = await self._store.execute(sql, args)
+        items = [decode(k, row) for row in result.rows]
+        cursor = None
+        if len(items) == n:
+            last = items[-1]
+            cursor = (getattr(last, field), str(last.id))
+        return Response(True, f"{len(items)} {k.name}(s) found", items, cursor=cursor)
+
+    async def delete(
+        self, kind: Any, filters: Mapping[str, Any] | None = None, *, all: bool = False
+    ) -> Response:
+        """Delete the matching rows; a team takes its sessions, runs and messages with it.
+
+        ``data`` is ``{"deleted": n}`` (rows of ``kind``, counted with RETURNING). An
+        empty filter is a ValidationError unless ``all=True``.
+        """
+        k = kind_of(kind)
+        sql, args = delete_rows(k, filters, all)
+        result = await self._store.execute(sql, args)
+        n = len(result.rows)
+        return Response(True, f"{n} {k.name}(s) deleted", {"deleted": n})
+
+    # -- import and export --------------------------------------------------------------
+
+    async def import_team(self, source: Any, user_id: str, check_exists: bool = False) -> Response:
+        """Store a team config from a dict, a .json/.yaml/.yml path or JSON text.
+
+        With ``check_exists`` an identical config of the same user (same sha256 of the
+        canonical JSON) is found inside the same transaction as the insert, so concurrent
+        imports of one config leave exactly one team; ``data`` is that team either way and
+        ``created`` says whether this call made it.
+        """
+        if isinstance(source, str | Path):
+            config = await asyncio.to_thread(config_source, source)  # may read a file
+        else:
+            config = config_source(source)
+        user = require_id("user_id", user_id)
+        text = dumps(config, "config")
+        digest = config_hash(config)
+        tid, now = new_id(), now_ms()
+        args = (tid, user, _label(config), text, digest, now)
+        if not check_exists:
+            row = (await self._store.execute(_IMPORT_PLAIN, args)).first()
+            assert row is not None
+            return Response(True, "Team created", decode(TEAM, row), created=True)
+        results = await self._store.batch(
+            [(_IMPORT_DEDUP, args), (_IMPORT_SURVIVOR, (user, digest))]
+        )
+        row = results[1].first()
+        assert row is not None  # the insert or an existing twin, in the same transaction
+        team = decode(TEAM, row)
+        if team.id == tid:
+            return Response(True, "Team created", team, created=True)
+        return Response(True, "Identical team configuration already exists", team, created=False)
+
+    async def import_team_files(
+        self,
+        paths: Iterable[str | Path],
+        user_id: str,
+        check_exists: bool = False,
+        progress: Progress | None = None,
+    ) -> Response:
+        """Import each file in order; ``data`` has one result per file (its name, status,
+        message, id, created). A file that cannot be read or parsed is reported, not
+        skipped, and makes the overall status False."""
+        require_id("user_id", user_id)
+        files = [Path(p) for p in paths]
+        results: list[dict[str, Any]] = []
+        for i, path in enumerate(files, 1):
+            try:
+                config = await asyncio.to_thread(load_config_file, path)
+            except ValidationError as exc:
+                results.append(
+                    {
+                        "file": str(path),
+                        "status": False,
+                        "message": str(exc),
+                        "id": None,
+                        "created": None,
+                    }
+                )
+            else:
+                r = await self.import_team(config, user_id, check_exists)
+                team = r.data
+                results.append(
+                    {
+                        "file": str(path),
+                        "status": r.status,
+                        "message": r.message,
+                        "id": team.id,
+                        "created": r.created,
+                    }
+                )
+            if progress is not None:
+                progress(i, len(files))
+        failed = sum(1 for r in results if not r["status"])
+        created = sum(1 for r in results if r["created"])
+        message = (
+            f"{len(results)} file(s): {created} team(s) created, "
+            f"{len(results) - failed - created} already existed, {failed} failed"
+        )
+        return Response(failed == 0, message, results)
+
+    async def import_teams_from_directory(
+        self,
+        directory: str | Path,
+        user_id: str,
+        check_exists: bool = False,
+        progress: Progress | None = None,
+    ) -> Response:
+        """Import every .json/.yaml/.yml file directly in ``directory``, in sorted order."""
+        return await self.import_team_files(team_files(directory), user_id, check_exists, progress)
+
+    async def export_team(
+        self, team_id: str, format: str = "json", path: str | Path | None = None
+    ) -> Response:
+        """A team's config as JSON or YAML text (``data``), written to ``path`` if given.
+
+        Importing the export gives the same config and the same hash.
+        """
+        tid = require_id("team_id", team_id)
+        if format not in FORMATS:
+            raise ValidationError(f"unknown format {format!r}; allowed: {list(FORMATS)}")
+        row = (
+            await self._store.execute(f"SELECT {TEAM.select_list} FROM teams WHERE id = ?", (tid,))
+        ).first()
+        if row is None:
+            return Response(False, f"Team {tid!r} not found")
+        team = decode(TEAM, row)
+        assert isinstance(team, Team) and team.config is not None
+        text = dump_config(team.config, format)
+        if path is None:
+            return Response(True, f"Team {tid!r} exported as {format}", text)
+        await asyncio.to_thread(Path(path).write_text, text, encoding="utf-8")
+        return Response(True, f"Team {tid!r} exported as {format} to {path}", text)
