@@ -31,12 +31,21 @@ async def initialize(url: str) -> None:
         print(await store.schema_version())
 
 
+async def import_team(url: str, user_id: str, path: str) -> None:
+    """Import one team file with check_exists; print the team id and whether it was made."""
+    async with sqlstore.Store(url) as store:
+        r = await store.teams.import_team(path, user_id, check_exists=True)
+        print(r.data.id, r.created)
+
+
 def main(argv: list[str]) -> None:
     job, url, *rest = argv
     if job == "write":
         asyncio.run(write(url, rest[0], int(rest[1]), int(rest[2])))
     elif job == "initialize":
         asyncio.run(initialize(url))
+    elif job == "import_team":
+        asyncio.run(import_team(url, rest[0], rest[1]))
     else:
         raise SystemExit(f"unknown job {job}")
 
