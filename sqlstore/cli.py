@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .cli_teams import add_teams_command
 from .domains.common import now_ms
 from .errors import SqlStoreError
 from .store import DEFAULT_URL, Store
@@ -59,12 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="initialize the database and show writes and reads")
     sub.add_parser("health", help="print backend, latency and schema version")
+    add_teams_command(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             asyncio.run(_demo(_url(args)))
         elif args.command == "health":
             asyncio.run(_health(_url(args)))
+        elif args.command == "teams":
+            return int(args.run_teams(args, _url(args)))
     except SqlStoreError as exc:
         print(f"sqlstore: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
