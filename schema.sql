@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS threads (
     parent_id      TEXT    REFERENCES threads (id) ON DELETE SET NULL,
     fork_seq       INTEGER,
     root_id        TEXT    NOT NULL,
+    lineage        TEXT,
     message_count  INTEGER NOT NULL DEFAULT 0,
     last_seq       INTEGER NOT NULL DEFAULT 0,
     created_at     INTEGER NOT NULL,
@@ -47,6 +48,10 @@ CREATE TABLE IF NOT EXISTS threads (
 CREATE UNIQUE INDEX IF NOT EXISTS threads_conversation
     ON threads (user_id, session_id, agent_id)
     WHERE session_id IS NOT NULL AND agent_id IS NOT NULL;
+-- lineage: the JSON-quoted ids of the thread's ancestors and itself, root first, each followed
+-- by a comma ('"root","fork",'); NULL means a root. Deleting a thread re-roots its forks'
+-- subtrees with one UPDATE on this prefix (no recursive query). Owned by domains/threads.py.
+CREATE INDEX IF NOT EXISTS threads_updated ON threads (updated_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS threads_user_updated ON threads (user_id, updated_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS threads_agent_updated ON threads (agent_id, updated_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS threads_root ON threads (root_id);
@@ -99,6 +104,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_thread ON feedback (thread_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS feedback_user ON feedback (user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS feedback_agent ON feedback (agent_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS feedback_created ON feedback (created_at DESC, id DESC);
 
 -- Human-in-the-loop approvals (suspended states) with a time to live.
 CREATE TABLE IF NOT EXISTS approvals (
@@ -106,6 +112,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     thread_id   TEXT    REFERENCES threads (id) ON DELETE CASCADE,
     agent_id    TEXT,
     user_id     TEXT,
+    node        TEXT,
     state       TEXT    NOT NULL,
     metadata    TEXT    NOT NULL DEFAULT '{}',
     created_at  INTEGER NOT NULL,
@@ -114,6 +121,7 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_thread ON approvals (thread_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS approvals_agent ON approvals (agent_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS approvals_expiry ON approvals (expires_at);
+CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at DESC, id DESC);
 
 -- Graph checkpoints (generic and LangGraph). thread_id is the caller's thread key; it is
 -- not a foreign key, since a LangGraph thread need not be a row of threads.

@@ -12,8 +12,11 @@ from .errors import QueryError, SqlStoreError, UnavailableError
 from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
 
 if TYPE_CHECKING:
+    from .domains.approvals import Approvals
     from .domains.checkpoints import Checkpoints
+    from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
+    from .domains.threads import Threads
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -85,6 +88,49 @@ class Store:
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain.
+
+    @property
+    def threads(self) -> Threads:
+        """Threads, messages, forks and lineage (see domains.threads)."""
+        api = self.__dict__.get("_threads")
+        if api is None:
+            from .domains.threads import Threads
+
+            api = self.__dict__["_threads"] = Threads(self)
+        return api
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        """Ratings, comments and corrections (see domains.feedback)."""
+        api = self.__dict__.get("_feedback")
+        if api is None:
+            from .domains.feedback import FeedbackStore
+
+            api = self.__dict__["_feedback"] = FeedbackStore(self)
+        return api
+
+    @property
+    def approvals(self) -> Approvals:
+        """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
+        api = self.__dict__.get("_approvals")
+        if api is None:
+            from .domains.approvals import Approvals
+
+            api = self.__dict__["_approvals"] = Approvals(self)
+        return api
+
+    async def stats(self) -> dict[str, int]:
+        """Row counts of threads, messages, feedback and live (unexpired) approvals."""
+        row = (
+            await self.client.execute(
+                """SELECT (SELECT count(*) FROM threads), (SELECT count(*) FROM messages),
+                (SELECT count(*) FROM feedback),
+                (SELECT count(*) FROM approvals WHERE expires_at > ?)""",
+                (now_ms(),),
+            )
+        ).first()
+        assert row is not None
+        return {"threads": row[0], "messages": row[1], "feedback": row[2], "approvals": row[3]}
 
     @property
     def teams(self) -> TeamStore:

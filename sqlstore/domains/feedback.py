@@ -1,0 +1,199 @@
+"""Feedback: ratings (1-5), comments and corrections on a thread, a message or an agent.
+
+Lists are newest first, keyset paged on ``(created_at, id)`` and served by one index per
+filter (thread, user, agent, or none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFoundError, QueryError, ValidationError
+from .common import (
+    dumps,
+    loads,
+    new_id,
+    now_ms,
+    optional_id,
+    require_dict,
+    require_id,
+    require_limit,
+    require_time,
+)
+
+if TYPE_CHECKING:
+    from ..drivers import Args, Row
+    from ..store import Store
+
+FEEDBACK_COLUMNS = (
+    "id, thread_id, message_id, user_id, agent_id, rating, comment, correction, query, "
+    "response, metadata, created_at"
+)
+MAX_TEXT_LENGTH = 1_000_000
+
+# A retried add (same id) answers the stored row instead of failing or duplicating.
+_ADD = f"""INSERT INTO feedback ({FEEDBACK_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET id = feedback.id
+    RETURNING {FEEDBACK_COLUMNS}"""
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A stored piece of feedback."""
+
+    id: str
+    thread_id: str | None
+    message_id: str | None
+    user_id: str | None
+    agent_id: str | None
+    rating: int | None
+    comment: str | None
+    correction: str | None
+    query: str | None
+    response: str | None
+    metadata: dict[str, Any]
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The feedback as a plain dict."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def feedback_from_row(row: Row) -> Feedback:
+    """Decode a row selected with FEEDBACK_COLUMNS."""
+    return Feedback(
+        id=row[0],
+        thread_id=row[1],
+        message_id=row[2],
+        user_id=row[3],
+        agent_id=row[4],
+        rating=row[5],
+        comment=row[6],
+        correction=row[7],
+        query=row[8],
+        response=row[9],
+        metadata=loads(row[10], {}),
+        created_at=row[11],
+    )
+
+
+def _rating(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise ValidationError(f"rating must be an integer from 1 to 5 or None, not {value!r}")
+    return value
+
+
+def _text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string or None, not {type(value).__name__}")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValidationError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+    return value
+
+
+def _cursor(before: Feedback | tuple[int, str] | None) -> tuple[int, str] | None:
+    if before is None:
+        return None
+    if isinstance(before, Feedback):
+        return before.created_at, before.id
+    if (
+        isinstance(before, tuple)
+        and len(before) == 2
+        and isinstance(before[0], int)
+        and isinstance(before[1], str)
+    ):
+        return before[0], before[1]
+    raise ValidationError("before must be a Feedback or a (created_at, id) tuple")
+
+
+class FeedbackStore:
+    """Feedback on threads, messages and agents (``store.feedback``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add(
+        self,
+        *,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        rating: int | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        query: str | None = None,
+        response: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        feedback_id: str | None = None,
+        created_at: int | None = None,
+    ) -> Feedback:
+        """Store one piece of feedback. A missing thread is a NotFoundError.
+
+        With ``feedback_id`` a retried call answers the row already stored.
+        """
+        args = (
+            require_id("feedback_id", feedback_id) if feedback_id is not None else new_id(),
+            optional_id("thread_id", thread_id),
+            optional_id("message_id", message_id),
+            optional_id("user_id", user_id),
+            optional_id("agent_id", agent_id),
+            _rating(rating),
+            _text("comment", comment),
+            _text("correction", correction),
+            _text("query", query),
+            _text("response", response),
+            dumps(require_dict("metadata", metadata), "metadata"),
+            now_ms() if created_at is None else require_time("created_at", created_at),
+        )
+        try:
+            row = (await self._store.execute(_ADD, args)).first()
+        except QueryError as exc:
+            if thread_id is not None and "FOREIGN" in f"{exc} {exc.code}".upper():
+                raise NotFoundError(f"no thread {thread_id!r}") from exc
+            raise
+        assert row is not None  # an upsert with RETURNING answers one row
+        return feedback_from_row(row)
+
+    async def list(
+        self,
+        *,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 50,
+        before: Feedback | tuple[int, str] | None = None,
+    ) -> list[Feedback]:
+        """Feedback newest first, filtered by thread, user and/or agent.
+
+        Pass the last one as ``before`` for the next page.
+        """
+        filters = (
+            ("thread_id", optional_id("thread_id", thread_id)),
+            ("user_id", optional_id("user_id", user_id)),
+            ("agent_id", optional_id("agent_id", agent_id)),
+        )
+        limit = require_limit(limit)
+        cursor = _cursor(before)
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in filters:  # column names come from this fixed tuple only
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if cursor is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend((cursor[0], cursor[0], cursor[1]))
+        sql = f"SELECT {FEEDBACK_COLUMNS} FROM feedback"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        bound: Args = args
+        return [feedback_from_row(r) for r in (await self._store.execute(sql, bound)).rows]

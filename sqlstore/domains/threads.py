@@ -1,0 +1,496 @@
+"""Threads: conversations with metadata, their messages, forks and lineage.
+
+Every write is one atomic batch. A fork copies the parent's messages with one
+``INSERT ... SELECT`` (timestamps, content and ``seq`` kept) and fails whole when the
+index is outside the parent. Lineage is read with one indexed query on ``root_id`` and
+assembled in Python (no recursive SQL). Each thread's ``lineage`` column holds its chain
+of JSON-quoted ids (root first), so deleting a thread re-roots its forks' subtrees with
+one ``UPDATE`` on that prefix in the same batch as the delete.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConflictError, NotFoundError, QueryError, ValidationError
+from .checkpoints import delete_thread_statements
+from .common import (
+    dumps,
+    loads,
+    new_id,
+    now_ms,
+    optional_id,
+    require_dict,
+    require_id,
+    require_limit,
+    require_time,
+)
+from .messages import (
+    Message,
+    NewMessage,
+    encode_messages,
+    insert_messages,
+    message_from_row,
+    select_newest,
+    select_oldest,
+    update_thread_counters,
+)
+
+if TYPE_CHECKING:
+    from ..drivers import Args, Result, Row, Statement
+    from ..store import Store
+
+THREAD_COLUMNS = (
+    "id, user_id, session_id, agent_id, team_id, title, metadata, parent_id, fork_seq, "
+    "root_id, message_count, last_seq, created_at, updated_at"
+)
+MAX_LINEAGE_THREADS = 10_000
+"""The most threads one lineage read loads (one tree of forks)."""
+
+_NO_SEQ = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A stored thread. ``root_id`` is the top of its fork tree (its own id for a root)."""
+
+    id: str
+    user_id: str
+    session_id: str | None
+    agent_id: str | None
+    team_id: str | None
+    title: str | None
+    metadata: dict[str, Any]
+    parent_id: str | None
+    fork_seq: int | None
+    root_id: str
+    message_count: int
+    last_seq: int
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The thread as a plain dict."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A thread with its ancestors (root first) and its whole descendant tree.
+
+    ``descendants`` is breadth first, children ordered by creation time.
+    """
+
+    thread: Thread
+    ancestors: list[Thread]
+    descendants: list[Thread]
+
+
+def thread_from_row(row: Row) -> Thread:
+    """Decode a row selected with THREAD_COLUMNS."""
+    return Thread(
+        id=row[0],
+        user_id=row[1],
+        session_id=row[2],
+        agent_id=row[3],
+        team_id=row[4],
+        title=row[5],
+        metadata=loads(row[6], {}),
+        parent_id=row[7],
+        fork_seq=row[8],
+        root_id=row[9],
+        message_count=row[10],
+        last_seq=row[11],
+        created_at=row[12],
+        updated_at=row[13],
+    )
+
+
+def _segment(thread_id: str) -> str:
+    """One thread's part of a lineage chain: its JSON-quoted id and a comma."""
+    return dumps(thread_id) + ","
+
+
+def _title(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"title must be a string or None, not {type(value).__name__}")
+    return value
+
+
+def _cursor(before: Thread | tuple[int, str] | None) -> tuple[int, str] | None:
+    if before is None:
+        return None
+    if isinstance(before, Thread):
+        return before.updated_at, before.id
+    if (
+        isinstance(before, tuple)
+        and len(before) == 2
+        and isinstance(before[0], int)
+        and isinstance(before[1], str)
+    ):
+        return before[0], before[1]
+    raise ValidationError("before must be a Thread or an (updated_at, id) tuple")
+
+
+_CREATE = f"""INSERT INTO threads
+    (id, user_id, session_id, agent_id, title, metadata, root_id, created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7, ?7)
+    ON CONFLICT DO NOTHING
+    RETURNING {THREAD_COLUMNS}"""
+
+_GET = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
+
+_UPDATE = f"""UPDATE threads SET
+    title = CASE WHEN ?2 THEN ?3 ELSE title END,
+    metadata = json_patch(metadata, ?4),
+    updated_at = MAX(updated_at, ?5)
+    WHERE id = ?1
+    RETURNING {THREAD_COLUMNS}"""
+
+# The deleted thread's lineage chain (a root without one gets its own segment, ?2).
+_X_CHAIN = "(SELECT COALESCE(x.lineage, ?2) FROM threads AS x WHERE x.id = ?1)"
+
+# Every descendant of ?1 gets the thread right below ?1 on its chain as its new root, and
+# its chain loses the prefix down to ?1: forks of a deleted thread become roots.
+_REROOT_DESCENDANTS = f"""UPDATE threads SET
+    root_id = json_extract('[' || rtrim(substr(lineage, length({_X_CHAIN}) + 1), ',') || ']',
+                           '$[0]'),
+    lineage = substr(lineage, length({_X_CHAIN}) + 1)
+    WHERE root_id = (SELECT root_id FROM threads WHERE id = ?1)
+      AND id <> ?1 AND lineage IS NOT NULL
+      AND substr(lineage, 1, length({_X_CHAIN})) = {_X_CHAIN}"""
+
+_DELETE = "DELETE FROM threads WHERE id = ? RETURNING id"
+
+_FORK = f"""INSERT INTO threads
+    (id, user_id, agent_id, team_id, title, metadata, parent_id, fork_seq, root_id, lineage,
+     message_count, last_seq, created_at, updated_at)
+    SELECT ?1, p.user_id, p.agent_id, p.team_id,
+           COALESCE(?3, 'Fork of ' || COALESCE(p.title, p.id)), json_patch(p.metadata, ?4),
+           p.id, m.seq, p.root_id, COALESCE(p.lineage, ?5) || ?6, ?7 + 1, m.seq, ?8, ?8
+    FROM threads AS p
+    JOIN (SELECT seq FROM messages WHERE thread_id = ?2 ORDER BY seq LIMIT 1 OFFSET ?7) AS m
+    WHERE p.id = ?2
+    RETURNING {THREAD_COLUMNS}"""
+
+# Fails the batch (malformed JSON) when the fork row was not inserted: no such parent, or
+# no message at that index. Portable: no RAISE() outside triggers is needed.
+_FORK_GUARD = """SELECT CASE WHEN EXISTS (SELECT 1 FROM threads WHERE id = ?1)
+    THEN 1 ELSE json('fork: no such parent thread or message index') END"""
+
+_FORK_COPY = """INSERT INTO messages
+    (id, thread_id, seq, role, content, metadata, run_id, created_at)
+    SELECT ?3 || m.seq, ?1, m.seq, m.role, m.content, m.metadata, NULL, m.created_at
+    FROM messages AS m
+    WHERE m.thread_id = ?2 AND m.seq <= (SELECT fork_seq FROM threads WHERE id = ?1)"""
+
+_LINEAGE = f"""SELECT {THREAD_COLUMNS} FROM threads
+    WHERE root_id = (SELECT root_id FROM threads WHERE id = ?1)
+    ORDER BY created_at, id LIMIT ?2"""
+
+
+def select_threads(
+    *,
+    user_id: str | None,
+    agent_id: str | None,
+    limit: int,
+    before: tuple[int, str] | None = None,
+    offset: int = 0,
+) -> Statement:
+    """A page of threads, newest updated first, filtered by user and/or agent.
+
+    Pages with ``before`` (keyset). ``offset`` exists only for adapters whose framework
+    pages by offset (Agentomatic); native callers use ``before``.
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    if user_id is not None:
+        where.append("user_id = ?")
+        args.append(user_id)
+    if agent_id is not None:
+        where.append("agent_id = ?")
+        args.append(agent_id)
+    if before is not None:
+        where.append("(updated_at < ? OR (updated_at = ? AND id < ?))")
+        args.extend((before[0], before[0], before[1]))
+    sql = f"SELECT {THREAD_COLUMNS} FROM threads"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+    args.append(limit)
+    if offset:
+        sql += " OFFSET ?"
+        args.append(offset)
+    bound: Args = args
+    return sql, bound
+
+
+def select_messages_page(thread_id: str, limit: int, offset: int) -> Statement:
+    """Messages oldest first from position ``offset`` (for offset-paging adapters)."""
+    return (
+        """SELECT id, thread_id, seq, role, content, metadata, run_id, created_at
+        FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ? OFFSET ?""",
+        (thread_id, limit, offset),
+    )
+
+
+def _require_index(index: Any) -> int:
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValidationError(f"message index must be an integer >= 0, not {index!r}")
+    return index
+
+
+class Threads:
+    """Threads, their messages, forks and lineage (``store.threads``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def _query(self, statement: Statement) -> Result:
+        if isinstance(statement, str):
+            return await self._store.execute(statement)
+        return await self._store.execute(statement[0], statement[1])
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: int | None = None,
+    ) -> Thread:
+        """Create a thread; an id (or user/session/agent key) already taken is a ConflictError."""
+        user_id = require_id("user_id", user_id)
+        tid = require_id("thread_id", thread_id) if thread_id is not None else new_id()
+        args = (
+            tid,
+            user_id,
+            optional_id("session_id", session_id),
+            optional_id("agent_id", agent_id),
+            _title(title),
+            dumps(require_dict("metadata", metadata), "metadata"),
+            now_ms() if created_at is None else require_time("created_at", created_at),
+        )
+        row = (await self._store.execute(_CREATE, args)).first()
+        if row is None:
+            raise ConflictError(f"thread {tid!r} (or its user/session/agent key) already exists")
+        return thread_from_row(row)
+
+    async def get(self, thread_id: str) -> Thread | None:
+        """One thread, or None."""
+        row = (await self._store.execute(_GET, (require_id("thread_id", thread_id),))).first()
+        return None if row is None else thread_from_row(row)
+
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 50,
+        before: Thread | tuple[int, str] | None = None,
+    ) -> list[Thread]:
+        """Threads newest updated first; pass the last one as ``before`` for the next page."""
+        statement = select_threads(
+            user_id=optional_id("user_id", user_id),
+            agent_id=optional_id("agent_id", agent_id),
+            limit=require_limit(limit),
+            before=_cursor(before),
+        )
+        return [thread_from_row(r) for r in (await self._query(statement)).rows]
+
+    async def update(
+        self,
+        thread_id: str,
+        *,
+        title: Any = ...,
+        metadata: dict[str, Any] | None = None,
+    ) -> Thread:
+        """Set the title (when given; None clears it) and merge ``metadata`` into the stored one.
+
+        The merge is JSON Merge Patch (RFC 7396) in SQL: a key set to None is removed.
+        A missing thread is a NotFoundError.
+        """
+        tid = require_id("thread_id", thread_id)
+        set_title = title is not ...
+        args = (
+            tid,
+            1 if set_title else 0,
+            _title(title) if set_title else None,
+            dumps(require_dict("metadata", metadata), "metadata"),
+            now_ms(),
+        )
+        row = (await self._store.execute(_UPDATE, args)).first()
+        if row is None:
+            raise NotFoundError(f"no thread {tid!r}")
+        return thread_from_row(row)
+
+    async def delete(self, thread_id: str) -> bool:
+        """Delete a thread with its messages, feedback, approvals and checkpoints.
+
+        Its forks stay: each becomes the root of its own subtree (parent_id NULL, root_id
+        and lineage fixed in the same batch). False when there was no such thread.
+        """
+        tid = require_id("thread_id", thread_id)
+        results = await self._store.batch(
+            [
+                (_REROOT_DESCENDANTS, (tid, _segment(tid))),
+                *delete_thread_statements(tid),
+                (_DELETE, (tid,)),
+            ]
+        )
+        return bool(results[-1].rows)
+
+    async def add_messages(
+        self, thread_id: str, messages: Sequence[NewMessage | dict[str, Any]]
+    ) -> builtins.list[Message]:
+        """Append messages (one batch, counters bumped); the stored ones, oldest first.
+
+        A message id already stored is skipped, so a retried call stores nothing twice.
+        """
+        tid = require_id("thread_id", thread_id)
+        now = now_ms()
+        encoded = encode_messages(messages, now)
+        try:
+            results = await self._store.batch(
+                [insert_messages(tid, encoded), update_thread_counters(tid, now)]
+            )
+        except QueryError as exc:
+            if await self.get(tid) is None:
+                raise NotFoundError(f"no thread {tid!r}") from exc
+            raise
+        return sorted((message_from_row(r) for r in results[0].rows), key=lambda m: m.seq)
+
+    async def add_message(
+        self,
+        thread_id: str,
+        role: str,
+        content: Any,
+        *,
+        metadata: dict[str, Any] | None = None,
+        created_at: int | None = None,
+        message_id: str | None = None,
+    ) -> Message:
+        """Append one message (see add_messages)."""
+        message = NewMessage(role, content, metadata or {}, created_at, message_id)
+        stored = await self.add_messages(thread_id, [message])
+        if not stored:
+            raise ConflictError(f"message {message_id!r} is already stored")
+        return stored[0]
+
+    async def messages(
+        self, thread_id: str, *, limit: int = 100, after_seq: int = 0
+    ) -> builtins.list[Message]:
+        """Messages oldest first; pass the last one's ``seq`` as ``after_seq`` to page on."""
+        tid = require_id("thread_id", thread_id)
+        after = require_time("after_seq", after_seq)
+        statement = select_oldest(tid, require_limit(limit), after)
+        return [message_from_row(r) for r in (await self._query(statement)).rows]
+
+    async def recent_messages(
+        self, thread_id: str, *, limit: int = 50, before_seq: int | None = None
+    ) -> builtins.list[Message]:
+        """The newest ``limit`` messages in chronological order (the agent-memory read).
+
+        Pass the first one's ``seq`` as ``before_seq`` to page further back.
+        """
+        tid = require_id("thread_id", thread_id)
+        before = None if before_seq is None else require_time("before_seq", before_seq)
+        statement = select_newest(tid, require_limit(limit), before)
+        return [message_from_row(r) for r in (await self._query(statement)).rows]
+
+    async def fork(
+        self,
+        thread_id: str,
+        index: int,
+        *,
+        new_thread_id: str | None = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Thread:
+        """A new thread holding copies of the parent's messages up to and including
+        ``index`` (0-based, oldest first), with their times, content and ``seq`` kept.
+
+        One atomic batch. An index outside the parent is a ValidationError, a missing
+        parent a NotFoundError, a taken ``new_thread_id`` a ConflictError; in each case
+        nothing is written. The fork records ``parent_id``, ``fork_seq`` (the seq of the
+        last copied message) and the parent's ``root_id``; its metadata is the parent's
+        merged with ``metadata``.
+        """
+        parent = require_id("thread_id", thread_id)
+        index = _require_index(index)
+        child = require_id("new_thread_id", new_thread_id) if new_thread_id else new_id()
+        if child == parent:
+            raise ValidationError("a fork needs an id of its own")
+        now = now_ms()
+        fork_args = (
+            child,
+            parent,
+            _title(title),
+            dumps(require_dict("metadata", metadata), "metadata"),
+            _segment(parent),
+            _segment(child),
+            index,
+            now,
+        )
+        try:
+            results = await self._store.batch(
+                [
+                    (_FORK, fork_args),
+                    (_FORK_GUARD, (child,)),
+                    (_FORK_COPY, (child, parent, new_id() + ":")),
+                ]
+            )
+        except QueryError as exc:
+            text = f"{exc} {exc.code}".upper()
+            if "UNIQUE" in text or "PRIMARY" in text:
+                raise ConflictError(f"thread {child!r} already exists") from exc
+            if await self.get(parent) is None:
+                raise NotFoundError(f"no thread {parent!r}") from exc
+            if "JSON" not in text:
+                raise
+            raise ValidationError(f"thread {parent!r} has no message at index {index}") from exc
+        row = results[0].first()
+        assert row is not None  # the guard fails the batch otherwise
+        return thread_from_row(row)
+
+    async def lineage(self, thread_id: str) -> Lineage | None:
+        """The thread's ancestors (root first) and every descendant, from one query on its
+        fork tree (``root_id``); None when there is no such thread."""
+        tid = require_id("thread_id", thread_id)
+        result = await self._store.execute(_LINEAGE, (tid, MAX_LINEAGE_THREADS))
+        tree = [thread_from_row(r) for r in result.rows]
+        by_id = {t.id: t for t in tree}
+        thread = by_id.get(tid)
+        if thread is None:
+            return None
+        children: dict[str, builtins.list[Thread]] = {}
+        for t in tree:  # already ordered by creation time
+            if t.parent_id is not None:
+                children.setdefault(t.parent_id, []).append(t)
+        ancestors: builtins.list[Thread] = []
+        seen = {tid}
+        parent_id = thread.parent_id
+        while parent_id is not None and parent_id not in seen and parent_id in by_id:
+            seen.add(parent_id)
+            ancestors.append(by_id[parent_id])
+            parent_id = by_id[parent_id].parent_id
+        ancestors.reverse()
+        descendants: builtins.list[Thread] = []
+        visited = {tid}
+        frontier = [tid]
+        while frontier:
+            following: builtins.list[str] = []
+            for node in frontier:
+                for kid in children.get(node, ()):
+                    if kid.id not in visited:
+                        visited.add(kid.id)
+                        descendants.append(kid)
+                        following.append(kid.id)
+            frontier = following
+        return Lineage(thread, ancestors, descendants)
