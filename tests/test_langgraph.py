@@ -97,7 +97,10 @@ def config(thread: str) -> RunnableConfig:
 def summary(snapshots: list[StateSnapshot]) -> list[tuple[Any, ...]]:
     """What must match between savers: steps, sources, next nodes and values."""
     metas = [dict(s.metadata or {}) for s in snapshots]
-    return [(m.get("step"), m.get("source"), s.next, s.values) for m, s in zip(metas, snapshots)]
+    return [
+        (m.get("step"), m.get("source"), s.next, s.values)
+        for m, s in zip(metas, snapshots, strict=True)
+    ]
 
 
 async def reference_run() -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, ...]]]:
