@@ -14,6 +14,7 @@ from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
 if TYPE_CHECKING:
     from .domains.approvals import Approvals
     from .domains.checkpoints import Checkpoints
+    from .domains.conversations import Conversations
     from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
     from .domains.threads import Threads
@@ -131,6 +132,16 @@ class Store:
         ).first()
         assert row is not None
         return {"threads": row[0], "messages": row[1], "feedback": row[2], "approvals": row[3]}
+
+    @property
+    def conversations(self) -> Conversations:
+        """Conversation history per (user, session, agent): saves, trimming, reads."""
+        api = self.__dict__.get("_conversations")
+        if api is None:
+            from .domains.conversations import Conversations
+
+            api = self.__dict__["_conversations"] = Conversations(self)
+        return api
 
     @property
     def teams(self) -> TeamStore:

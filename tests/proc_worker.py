@@ -38,6 +38,15 @@ async def import_team(url: str, user_id: str, path: str) -> None:
         print(r.data.id, r.created)
 
 
+async def converse(url: str, user_id: str, worker: int, n: int) -> None:
+    """n single-message saves to one shared conversation, each its own atomic batch."""
+    async with sqlstore.Store(url) as store:
+        for i in range(n):
+            await store.conversations.save(
+                user_id, "shared", "agent", {"role": "user", "content": [{"text": f"{worker}:{i}"}]}
+            )
+
+
 def main(argv: list[str]) -> None:
     job, url, *rest = argv
     if job == "write":
@@ -46,6 +55,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(initialize(url))
     elif job == "import_team":
         asyncio.run(import_team(url, rest[0], rest[1]))
+    elif job == "converse":
+        asyncio.run(converse(url, rest[0], int(rest[1]), int(rest[2])))
     else:
         raise SystemExit(f"unknown job {job}")
 

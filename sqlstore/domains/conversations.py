@@ -1,0 +1,493 @@
+"""Conversation history per (user, session, agent): atomic saves, trimming, bounded reads.
+
+A conversation is one ``threads`` row keyed by ``(user_id, session_id, agent_id)`` (the
+unique index ``threads_conversation``) and its ``messages``. Every write is ONE batch (one
+transaction locally, one HTTP request remotely):
+
+1. ``INSERT INTO threads ... ON CONFLICT DO NOTHING``: the conversation row exists from the
+   first save on; its id is made client-side, and every later statement finds the thread
+   by its key inside SQL, so nothing is read into Python first.
+2. one ``INSERT ... SELECT ... FROM json_each(?)`` for all messages: ``seq`` continues from
+   the thread's highest (an index lookup), ids already stored are skipped (a retried save
+   stores nothing twice), and with ``skip_same_role`` a first message whose role equals
+   the last stored message's role is filtered out in the same statement.
+3. the thread's counters (``message_count``, ``last_seq``, ``updated_at``), RETURNING them.
+4. with ``max_history``: delete all but the newest ``max_history`` messages.
+5. the newest messages after the save (at most ``history``), for callers that want the
+   conversation back (agent-squad's contract), read in the same transaction.
+
+No statement of a save reads the whole history: each touches the index range of the new
+messages, the trimmed ones, or the ``history`` it was asked to return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationError
+from .common import new_id, now_ms, require_id, require_limit
+from .messages import (
+    MESSAGE_COLUMNS,
+    ROLES,
+    Message,
+    NewMessage,
+    encode_messages,
+    message_from_row,
+)
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+MAX_READ = 10_000
+"""The most messages one read (or one save's returned history) may ask for."""
+
+_FAR_FUTURE = 2**62
+
+SqlArgs = tuple[str, tuple[Any, ...]]
+"""A statement with positional arguments (a ``Statement`` for ``batch``)."""
+
+_THREAD = "(SELECT id FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
+"""The conversation's thread id, looked up by its key inside SQL."""
+
+_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What one save did.
+
+    ``inserted``: the messages this call stored (in ``seq`` order); a message skipped by
+    the same-role rule or because its id was already stored is not in it.
+    ``messages``: the conversation's newest messages after the save (and after trimming),
+    oldest first, at most ``history`` of them (see ``Conversations.save_many``).
+    ``message_count``: how many messages the conversation holds after the save.
+    """
+
+    thread_id: str
+    inserted: list[Message]
+    messages: list[Message]
+    message_count: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMessage:
+    """A message of a session, with the agent whose conversation holds it."""
+
+    agent_id: str
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One session of a user: how many agent conversations and messages, and when."""
+
+    session_id: str
+    agents: int
+    message_count: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete removed: conversations (thread rows) and their messages."""
+
+    conversations: int
+    messages: int
+
+
+def require_max_history(value: Any) -> int | None:
+    """None (keep everything) or a positive number of messages to keep."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"max_history must be None or an integer >= 1, not {value!r}")
+    return value
+
+
+def _require_history(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_READ:
+        raise ValidationError(f"history must be an integer from 0 to {MAX_READ}, not {value!r}")
+    return value
+
+
+def _role_of(message: NewMessage | dict[str, Any]) -> Any:
+    return message.role if isinstance(message, NewMessage) else message.get("role")
+
+
+def drop_repeated_roles(
+    messages: Sequence[NewMessage | dict[str, Any]],
+) -> list[NewMessage | dict[str, Any]]:
+    """The messages without any whose role equals the role of the message just before it.
+
+    Only the first message still has to be compared with the stored conversation; that
+    comparison happens inside SQL (see ``insert_conversation_messages``).
+    """
+    kept: list[NewMessage | dict[str, Any]] = []
+    previous: Any = None
+    for i, message in enumerate(messages):
+        role = _role_of(message)
+        if i == 0 or role != previous:
+            kept.append(message)
+        previous = role
+    return kept
+
+
+def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArgs:
+    """Create the conversation's thread row unless one exists for the key."""
+    return (
+        """INSERT INTO threads (id, user_id, session_id, agent_id, root_id, created_at, updated_at)
+        VALUES (?4, ?1, ?2, ?3, ?4, ?5, ?5)
+        ON CONFLICT DO NOTHING""",
+        (*key, thread_id, now),
+    )
+
+
+def insert_conversation_messages(
+    key: tuple[str, str, str], encoded: str, *, skip_same_role: bool
+) -> SqlArgs:
+    """One INSERT of every message in ``encoded`` (see messages.encode_messages).
+
+    ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
+    actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
+    message is skipped when its role equals the role of the conversation's last message.
+    Returns the inserted rows (MESSAGE_COLUMNS).
+    """
+    return (
+        f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+        SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role, n.content,
+               n.metadata, n.run_id, n.created_at
+        FROM (SELECT j.key AS k, json_extract(j.value, '$[0]') AS id,
+                     json_extract(j.value, '$[1]') AS role,
+                     json_extract(j.value, '$[2]') AS content,
+                     json_extract(j.value, '$[3]') AS metadata,
+                     json_extract(j.value, '$[4]') AS run_id,
+                     json_extract(j.value, '$[5]') AS created_at
+              FROM json_each(?4) AS j) AS n,
+             (SELECT id,
+                     (SELECT COALESCE(MAX(seq), 0) FROM messages
+                      WHERE thread_id = threads.id) AS top,
+                     (SELECT role FROM messages WHERE thread_id = threads.id
+                      ORDER BY seq DESC LIMIT 1) AS last_role
+              FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3) AS t
+        WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
+          AND (?5 = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING {MESSAGE_COLUMNS}""",
+        (*key, encoded, 1 if skip_same_role else 0),
+    )
+
+
+def update_counters(key: tuple[str, str, str], now: int, keep: int | None) -> SqlArgs:
+    """Count the new messages (those above ``last_seq``) into the thread's counters, capped
+    at ``keep`` when the save trims; RETURNING ``id, message_count``."""
+    return (
+        """UPDATE threads SET
+            message_count = MIN(?5, message_count + (
+                SELECT count(*) FROM messages
+                WHERE thread_id = threads.id AND seq > threads.last_seq)),
+            last_seq = COALESCE(
+                (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
+            updated_at = MAX(updated_at, ?4)
+        WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3
+        RETURNING id, message_count""",
+        (*key, now, keep if keep is not None else _FAR_FUTURE),
+    )
+
+
+def trim_conversation(key: tuple[str, str, str], keep: int) -> SqlArgs:
+    """Delete all but the newest ``keep`` messages of the conversation.
+
+    The cut-off is the ``keep``-th newest ``seq`` (an index walk of ``keep`` entries);
+    only the rows below it are visited and deleted.
+    """
+    return (
+        f"""DELETE FROM messages WHERE thread_id = {_THREAD} AND seq < (
+            SELECT seq FROM messages WHERE thread_id = {_THREAD}
+            ORDER BY seq DESC LIMIT 1 OFFSET ?4)""",
+        (*key, keep - 1),
+    )
+
+
+def select_conversation_newest(
+    key: tuple[str, str, str], limit: int, before_seq: int | None = None
+) -> SqlArgs:
+    """The conversation's newest ``limit`` messages below ``before_seq``, oldest first."""
+    return (
+        f"""SELECT * FROM (
+            SELECT {MESSAGE_COLUMNS} FROM messages
+            WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5
+        ) ORDER BY seq""",
+        (*key, before_seq if before_seq is not None else _FAR_FUTURE, limit),
+    )
+
+
+def save_statements(
+    key: tuple[str, str, str],
+    encoded: str,
+    *,
+    thread_id: str,
+    now: int,
+    max_history: int | None,
+    skip_same_role: bool,
+    history: int,
+) -> list[SqlArgs]:
+    """The statements of one save, in the order they run in its batch."""
+    statements = [
+        upsert_thread(key, thread_id, now),
+        insert_conversation_messages(key, encoded, skip_same_role=skip_same_role),
+        update_counters(key, now, max_history),
+    ]
+    if max_history is not None:
+        statements.append(trim_conversation(key, max_history))
+    if history:
+        statements.append(select_conversation_newest(key, history))
+    return statements
+
+
+def _key(user_id: Any, session_id: Any, agent_id: Any) -> tuple[str, str, str]:
+    return (
+        require_id("user_id", user_id),
+        require_id("session_id", session_id),
+        require_id("agent_id", agent_id),
+    )
+
+
+def _before(before: Any) -> tuple[int, str]:
+    if before is None:
+        return (_FAR_FUTURE, "")
+    if (
+        not isinstance(before, tuple)
+        or len(before) != 2
+        or isinstance(before[0], bool)
+        or not isinstance(before[0], int)
+        or not isinstance(before[1], str)
+    ):
+        raise ValidationError("before must be a (created_at, id) tuple from a previous page")
+    return before
+
+
+class Conversations:
+    """Conversation history per (user, session, agent): ``store.conversations``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def save(
+        self,
+        user_id: str,
+        session_id: str,
+        agent_id: str,
+        message: NewMessage | dict[str, Any],
+        *,
+        max_history: int | None = None,
+        skip_same_role: bool = False,
+        history: int | None = None,
+    ) -> SaveResult:
+        """Save one message; see ``save_many`` for the options."""
+        return await self.save_many(
+            user_id,
+            session_id,
+            agent_id,
+            [message],
+            max_history=max_history,
+            skip_same_role=skip_same_role,
+            history=history,
+        )
+
+    async def save_many(
+        self,
+        user_id: str,
+        session_id: str,
+        agent_id: str,
+        messages: Sequence[NewMessage | dict[str, Any]],
+        *,
+        max_history: int | None = None,
+        skip_same_role: bool = False,
+        history: int | None = None,
+    ) -> SaveResult:
+        """Save messages to a conversation in one atomic batch (created on first save).
+
+        - ``max_history``: keep exactly the newest N messages after the save (N >= 1);
+          None keeps everything.
+        - ``skip_same_role``: agent-squad's rule: a message whose role equals the role of
+          the message before it (the previous one in ``messages``, or for the first one
+          the conversation's last stored message) is not stored. Off by default.
+        - ``history``: how many of the newest messages to return in ``messages``
+          (0 to MAX_READ). Default: ``max_history`` when given (the whole conversation
+          as kept), else 0 (only ``inserted``). The cost is bounded by this number.
+
+        Messages carry client-side ids (made when not given): saving the same ids again
+        stores nothing twice. Invalid input raises ValidationError before any I/O.
+        """
+        key = _key(user_id, session_id, agent_id)
+        keep = require_max_history(max_history)
+        wanted = _require_history(history if history is not None else (keep or 0))
+        if not isinstance(skip_same_role, bool):
+            raise ValidationError("skip_same_role must be True or False")
+        now = now_ms()
+        encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
+        candidates = drop_repeated_roles(messages) if skip_same_role else messages
+        if len(candidates) != len(messages):
+            encoded = encode_messages(candidates, now, roles=ROLES)
+        statements = save_statements(
+            key,
+            encoded,
+            thread_id=new_id(),
+            now=now,
+            max_history=keep,
+            skip_same_role=skip_same_role,
+            history=wanted,
+        )
+        results = await self._store.batch(statements)
+        inserted = sorted((message_from_row(r) for r in results[1].rows), key=lambda m: m.seq)
+        counters = results[2].first()
+        assert counters is not None  # the thread row exists: the batch created it
+        history_rows = results[-1].rows if wanted else ()
+        return SaveResult(
+            thread_id=str(counters[0]),
+            inserted=inserted,
+            messages=[message_from_row(r) for r in history_rows],
+            message_count=int(counters[1] or 0),
+            skipped=len(messages) - len(inserted),
+        )
+
+    async def newest(
+        self,
+        user_id: str,
+        session_id: str,
+        agent_id: str,
+        limit: int = 50,
+        *,
+        before_seq: int | None = None,
+    ) -> list[Message]:
+        """The newest ``limit`` messages, oldest first; pass the first one's ``seq`` as
+        ``before_seq`` to page to older messages. Unknown conversation: empty list."""
+        key = _key(user_id, session_id, agent_id)
+        limit = require_limit(limit, MAX_READ)
+        if before_seq is not None and (
+            isinstance(before_seq, bool) or not isinstance(before_seq, int)
+        ):
+            raise ValidationError(f"before_seq must be an integer, not {before_seq!r}")
+        result = await self._store.execute(*select_conversation_newest(key, limit, before_seq))
+        return [message_from_row(r) for r in result.rows]
+
+    async def session(
+        self,
+        user_id: str,
+        session_id: str,
+        limit: int = 100,
+        *,
+        before: tuple[int, str] | None = None,
+    ) -> list[SessionMessage]:
+        """The newest ``limit`` messages of a session across all its agents, oldest first.
+
+        Order: ``created_at``, then message ``id`` (UUIDv7 when made by sqlstore, so ties
+        within a millisecond follow creation order). To page to older messages pass
+        ``before=(first.message.created_at, first.message.id)`` of the previous page.
+        """
+        user_id = require_id("user_id", user_id)
+        session_id = require_id("session_id", session_id)
+        limit = require_limit(limit, MAX_READ)
+        at, after_id = _before(before)
+        result = await self._store.execute(
+            f"""SELECT * FROM (
+                SELECT {_M_COLUMNS}, t.agent_id AS agent_id
+                FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
+                WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
+                  AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
+                ORDER BY m.created_at DESC, m.id DESC LIMIT ?5
+            ) ORDER BY created_at, id""",
+            (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
+        )
+        return [
+            SessionMessage(agent_id=str(r[8]), message=message_from_row(r)) for r in result.rows
+        ]
+
+    async def sessions(
+        self,
+        user_id: str,
+        limit: int = 50,
+        *,
+        before: tuple[int, str] | None = None,
+    ) -> list[SessionSummary]:
+        """A user's sessions, most recently active first. To page on, pass
+        ``before=(last.updated_at, last.session_id)`` of the previous page."""
+        user_id = require_id("user_id", user_id)
+        limit = require_limit(limit)
+        at, after_session = _before(before)
+        result = await self._store.execute(
+            """SELECT session_id, count(*), SUM(message_count), MIN(created_at),
+                      MAX(updated_at) AS last_update
+            FROM threads
+            WHERE user_id = ?1 AND session_id IS NOT NULL AND agent_id IS NOT NULL
+            GROUP BY session_id
+            HAVING MAX(updated_at) < ?2 OR (MAX(updated_at) = ?2 AND session_id < ?3)
+            ORDER BY last_update DESC, session_id DESC LIMIT ?4""",
+            (user_id, at, after_session if before is not None else "\uffff", limit),
+        )
+        return [
+            SessionSummary(
+                session_id=str(r[0]),
+                agents=int(r[1]),
+                message_count=int(r[2] or 0),
+                created_at=int(r[3]),
+                updated_at=int(r[4]),
+            )
+            for r in result.rows
+        ]
+
+    async def count(self, user_id: str, session_id: str, agent_id: str) -> int:
+        """How many messages the conversation holds (its counter: one row read)."""
+        key = _key(user_id, session_id, agent_id)
+        result = await self._store.execute(
+            "SELECT message_count FROM threads"
+            " WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3",
+            key,
+        )
+        value = result.scalar()
+        return int(value) if isinstance(value, int) else 0
+
+    async def delete_conversation(self, user_id: str, session_id: str, agent_id: str) -> Deleted:
+        """Delete one conversation and its messages (one batch)."""
+        key = _key(user_id, session_id, agent_id)
+        return await self._delete("user_id = ?1 AND session_id = ?2 AND agent_id = ?3", key)
+
+    async def delete_session(self, user_id: str, session_id: str) -> Deleted:
+        """Delete every agent's conversation of a session (one batch)."""
+        args = (require_id("user_id", user_id), require_id("session_id", session_id))
+        return await self._delete("user_id = ?1 AND session_id = ?2 AND agent_id IS NOT NULL", args)
+
+    async def delete_user(self, user_id: str) -> Deleted:
+        """Delete all of a user's conversations (every session, every agent; one batch).
+
+        Threads of the user that are not conversations (no session or agent: other
+        domains' threads) are left alone.
+        """
+        args = (require_id("user_id", user_id),)
+        return await self._delete(
+            "user_id = ?1 AND session_id IS NOT NULL AND agent_id IS NOT NULL", args
+        )
+
+    async def _delete(self, where: str, args: tuple[str, ...]) -> Deleted:
+        (result,) = await self._store.batch(
+            [(f"DELETE FROM threads WHERE {where} RETURNING message_count", args)]
+        )
+        return Deleted(
+            conversations=len(result.rows),
+            messages=sum(int(r[0] or 0) for r in result.rows),
+        )
+
+
+__all__ = [
+    "MAX_READ",
+    "Conversations",
+    "Deleted",
+    "NewMessage",
+    "SaveResult",
+    "SessionMessage",
+    "SessionSummary",
+]
