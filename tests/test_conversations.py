@@ -467,3 +467,15 @@ async def test_one_request_per_save_and_per_batch_remotely(turso_server: Any) ->
             before = client.requests_sent
             await call()
             assert client.requests_sent == before + 1
+
+
+async def test_demo_conversation_prints_a_trimmed_chat(
+    store: sqlstore.Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlstore.domains.conversations_demo import demo_conversation
+
+    await demo_conversation(store)
+    out = capsys.readouterr().out
+    assert "billing kept to its newest 4" in out
+    assert "Why was I charged twice?" not in out  # trimmed away
+    assert "{'billing': 4, 'tech': 2}" in out
