@@ -141,7 +141,7 @@ async def test_trimming_keeps_exactly_the_newest_n(store: sqlstore.Store) -> Non
     k = key()
     for i in range(10):
         result = await store.conversations.save(
-            *k, msg("user" if i % 2 == 0 else "assistant", str(i)), max_history=3
+            *k, msg("user" if i % 2 == 0 else "assistant", str(i)), max_history=3, history=3
         )
         assert result.message_count == min(i + 1, 3)
         assert [m.content[0]["text"] for m in result.messages] == [
@@ -151,7 +151,7 @@ async def test_trimming_keeps_exactly_the_newest_n(store: sqlstore.Store) -> Non
     assert [m.seq for m in newest] == [8, 9, 10]  # odd N kept as asked: no rounding
     assert await store.conversations.count(*k) == 3
     big = await store.conversations.save_many(
-        *k, [msg("user", f"b{i}") for i in range(7)], max_history=4
+        *k, [msg("user", f"b{i}") for i in range(7)], max_history=4, history=4
     )
     assert [m.content[0]["text"] for m in big.messages] == ["b3", "b4", "b5", "b6"]
     assert len(big.inserted) == 7 and big.message_count == 4

@@ -61,7 +61,8 @@ class SaveResult:
     ``inserted``: the messages this call stored (in ``seq`` order); a message skipped by
     the same-role rule or because its id was already stored is not in it.
     ``messages``: the conversation's newest messages after the save (and after trimming),
-    oldest first, at most ``history`` of them (see ``Conversations.save_many``).
+    oldest first, at most ``history`` of them (see ``Conversations.save_many``); empty
+    unless ``history`` was asked for.
     ``message_count``: how many messages the conversation holds after the save.
     """
 
@@ -316,16 +317,18 @@ class Conversations:
         - ``skip_same_role``: agent-squad's rule: a message whose role equals the role of
           the message before it (the previous one in ``messages``, or for the first one
           the conversation's last stored message) is not stored. Off by default.
-        - ``history``: how many of the newest messages to return in ``messages``
-          (0 to MAX_READ). Default: ``max_history`` when given (the whole conversation
-          as kept), else 0 (only ``inserted``). The cost is bounded by this number.
+        - ``history``: how many of the conversation's newest messages (after the save
+          and the trim) to return in ``messages``, read in the same transaction
+          (0 to MAX_READ; default 0: only ``inserted``). Pass ``history=max_history``
+          to get the whole kept conversation back, as agent-squad's storages do. The
+          cost of a save is bounded by this number, never by the history's length.
 
         Messages carry client-side ids (made when not given): saving the same ids again
         stores nothing twice. Invalid input raises ValidationError before any I/O.
         """
         key = _key(user_id, session_id, agent_id)
         keep = require_max_history(max_history)
-        wanted = _require_history(history if history is not None else (keep or 0))
+        wanted = _require_history(0 if history is None else history)
         if not isinstance(skip_same_role, bool):
             raise ValidationError("skip_same_role must be True or False")
         now = now_ms()
