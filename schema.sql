@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS teams (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS teams_user ON teams (user_id, updated_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS teams_user_hash ON teams (user_id, config_hash);
+CREATE INDEX IF NOT EXISTS teams_user_hash ON teams (user_id, config_hash, created_at, id);
 CREATE INDEX IF NOT EXISTS teams_user_created ON teams (user_id, created_at, id);
 
 -- A conversation, a thread, a team session: one row. root_id is the thread's own id for a
@@ -167,3 +167,60 @@ CREATE TABLE IF NOT EXISTS checkpoint_writes (
     task_path      TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
+
+-- Agentomatic's invocation logs, log analyses and optimization runs, kept for its drop-in
+-- store (sqlstore.compat.agentomatic). resource_name is the agent (or plugin, pipeline...).
+CREATE TABLE IF NOT EXISTS invocation_logs (
+    id             TEXT    PRIMARY KEY,
+    resource_type  TEXT    NOT NULL DEFAULT 'agent',
+    resource_name  TEXT    NOT NULL,
+    thread_id      TEXT,
+    run_id         TEXT,
+    endpoint       TEXT,
+    input          TEXT    NOT NULL DEFAULT '{}',
+    output         TEXT    NOT NULL DEFAULT '{}',
+    metadata       TEXT    NOT NULL DEFAULT '{}',
+    error          TEXT,
+    duration_ms    REAL,
+    status         TEXT,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocation_logs_created ON invocation_logs (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS invocation_logs_resource
+    ON invocation_logs (resource_name, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS invocation_logs_thread
+    ON invocation_logs (thread_id, created_at DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS log_analyses (
+    id               TEXT    PRIMARY KEY,
+    resource_type    TEXT    NOT NULL DEFAULT 'agent',
+    resource_name    TEXT    NOT NULL,
+    score            REAL,
+    summary          TEXT,
+    status           TEXT,
+    recommendations  TEXT    NOT NULL DEFAULT '[]',
+    metadata         TEXT    NOT NULL DEFAULT '{}',
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_analyses_resource
+    ON log_analyses (resource_name, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS log_analyses_created ON log_analyses (created_at DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS optimization_runs (
+    id               TEXT    PRIMARY KEY,
+    experiment_id    TEXT    NOT NULL,
+    agent_name       TEXT    NOT NULL,
+    baseline_score   REAL,
+    best_score       REAL,
+    prompt_versions  TEXT    NOT NULL DEFAULT '{}',
+    score_history    TEXT    NOT NULL DEFAULT '[]',
+    learnings        TEXT    NOT NULL DEFAULT '[]',
+    artefacts        TEXT    NOT NULL DEFAULT '{}',
+    metadata         TEXT    NOT NULL DEFAULT '{}',
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS optimization_runs_agent
+    ON optimization_runs (agent_name, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS optimization_runs_experiment
+    ON optimization_runs (experiment_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS optimization_runs_created ON optimization_runs (created_at DESC, id DESC);
