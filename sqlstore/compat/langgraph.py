@@ -57,7 +57,19 @@ _FILTER_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _CHECKPOINT_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_id, type, payload, metadata, blob_versions"
 )
-_ORDER = "ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
+# Order and keyset condition per listing scope: one namespace of a thread, a whole thread,
+# or every thread. Ids are unique within a namespace; the other keys break ties.
+_ORDERS = {
+    "ns": "ORDER BY checkpoint_id DESC",
+    "thread": "ORDER BY checkpoint_id DESC, checkpoint_ns DESC",
+    "all": "ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC",
+}
+_AFTER = {
+    "ns": "checkpoint_id < ?",
+    "thread": "checkpoint_id <= ? AND (checkpoint_id < ? OR checkpoint_ns < ?)",
+    "all": "checkpoint_id <= ? AND (checkpoint_id < ? OR thread_id < ? "
+    "OR (thread_id = ? AND checkpoint_ns < ?))",
+}
 
 PUT_CHECKPOINT = """
 INSERT INTO checkpoints
@@ -432,7 +444,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         if checkpoint_id is not None:
             where.append("checkpoint_id = ?")
             args.append(checkpoint_id)
-        page = await self._page(" AND ".join(where), args, 1)
+        page = await self._page(" AND ".join(where), args, 1, "ns")
         return page[0] if page else None
 
     async def alist(
@@ -448,7 +460,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         Pages are fetched whole (checkpoints, pending writes and blobs in one batch) before
         they are yielded, so nothing is held open while the caller iterates.
         """
-        where, args = self._list_where(config, filter, before)
+        where, args, scope = self._list_where(config, filter, before)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ValidationError(f"limit must be an integer or None, not {limit!r}")
         remaining = limit
@@ -457,13 +469,14 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
             size = PAGE_SIZE if remaining is None else min(remaining, MAX_LIMIT)
             page_where, page_args = list(where), list(args)
             if cursor is not None:
-                page_where.append(
-                    "(checkpoint_id < ? OR (checkpoint_id = ? AND (thread_id < ? OR "
-                    "(thread_id = ? AND checkpoint_ns < ?))))"
-                )
                 cid, tid, ns = cursor
-                page_args += [cid, cid, tid, tid, ns]
-            page = await self._page(" AND ".join(page_where) or "1", page_args, size)
+                page_where.append(_AFTER[scope])
+                page_args += {
+                    "ns": [cid],
+                    "thread": [cid, cid, ns],
+                    "all": [cid, cid, tid, tid, ns],
+                }[scope]
+            page = await self._page(" AND ".join(page_where) or "1", page_args, size, scope)
             for item in page:
                 yield item
             if len(page) < size:
@@ -478,16 +491,19 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
-    ) -> tuple[list[str], list[Any]]:
+    ) -> tuple[list[str], list[Any], str]:
         where: list[str] = []
         args: list[Any] = []
         conf = _configurable(config)
+        scope = "all"
         if conf.get("thread_id") is not None:
             where.append("thread_id = ?")
             args.append(require_id("thread_id", conf["thread_id"]))
+            scope = "thread"
         if conf.get("checkpoint_ns") is not None:
             where.append("checkpoint_ns = ?")
             args.append(require_namespace(conf["checkpoint_ns"]))
+            scope = "ns" if scope == "thread" else scope
         if conf.get("checkpoint_id"):
             where.append("checkpoint_id = ?")
             args.append(require_id("checkpoint_id", conf["checkpoint_id"]))
@@ -502,14 +518,17 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         if before_id is not None:
             where.append("checkpoint_id < ?")
             args.append(require_id("before checkpoint_id", before_id))
-        return where, args
+        return where, args, scope
 
-    async def _page(self, where: str, args: list[Any], limit: int) -> list[CheckpointTuple]:
+    async def _page(
+        self, where: str, args: list[Any], limit: int, scope: str
+    ) -> list[CheckpointTuple]:
         """One batch: a page of checkpoints, their pending writes and their blobs."""
-        page = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE {where} {_ORDER} LIMIT ?"
+        order = _ORDERS[scope]
+        page = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE {where} {order} LIMIT ?"
         keys = (
             "SELECT thread_id, checkpoint_ns, checkpoint_id, blob_versions "
-            f"FROM checkpoints WHERE {where} {_ORDER} LIMIT ?"
+            f"FROM checkpoints WHERE {where} {order} LIMIT ?"
         )
         bound = [*args, limit]
         writes = (
@@ -521,9 +540,10 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         blobs = (
             "SELECT thread_id, checkpoint_ns, channel, version, type, value "
             "FROM checkpoint_blobs WHERE rowid IN (SELECT b.rowid "
-            f"FROM ({keys}) p, json_each(p.blob_versions) j JOIN checkpoint_blobs b "
-            "ON b.thread_id = p.thread_id AND b.checkpoint_ns = p.checkpoint_ns "
-            "AND b.channel = j.key AND b.version = j.value)"
+            # CROSS JOIN keeps this order: page, its refs, then one index lookup per ref.
+            f"FROM ({keys}) p CROSS JOIN json_each(p.blob_versions) j "
+            "CROSS JOIN checkpoint_blobs b ON b.thread_id = p.thread_id "
+            "AND b.checkpoint_ns = p.checkpoint_ns AND b.channel = j.key AND b.version = j.value)"
         )
         rows, write_rows, blob_rows = await self._batch(
             [(page, bound), (writes, bound), (blobs, bound)]
