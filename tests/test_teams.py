@@ -465,3 +465,7 @@ def test_config_hash_is_canonical() -> None:
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash({**a, "a": 5.5})
     assert config_hash({"s": "5"}) != config_hash({"s": 5})
+    assert config_hash({"s": "1.0,", "f": -0.0}) == config_hash({"f": 0, "s": "1.0,"})
+    assert config_hash({"s": "1.0,"}) != config_hash({"s": "1,"})
+    assert config_hash({"f": 10.05}) != config_hash({"f": 10})
+    assert config_hash({"f": 1e16}) != config_hash({"f": 10**16})  # beyond 2**53: kept

@@ -6,7 +6,6 @@ A field left as ``None`` means "not given": an upsert keeps the stored value the
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -109,23 +108,48 @@ def config_dict(value: Any, what: str = "config") -> dict[str, Any]:
 
 def _canonical(value: Any) -> Any:
     """``value`` with integral floats as ints (so 5 and 5.0 hash alike) and tuples as lists."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k: _canonical(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical(v) for v in value]
+    if kind is float:
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
-    if (
-        isinstance(value, float)
-        and math.isfinite(value)
-        and value.is_integer()
-        and abs(value) < 2**53
-    ):
-        return int(value)
+    if isinstance(value, float):
+        return _canonical(float(value))
     return value
+
+
+def _may_hold_integral_float(text: bytes) -> bool:
+    """Whether JSON text from orjson may hold an integral float below 2**53.
+
+    orjson writes such a float as digits then ".0" (larger ones use an exponent and are
+    left as they are); a match inside a string only sends the config down the slow path.
+    """
+    at = text.find(b".0")
+    while at != -1:
+        if (
+            at > 0
+            and text[at - 1 : at].isdigit()
+            and text[at + 2 : at + 3] in (b",", b"]", b"}", b"")
+        ):
+            return True
+        at = text.find(b".0", at + 2)
+    return False
 
 
 def canonical_json(config: dict[str, Any]) -> bytes:
     """The canonical JSON of a config: keys sorted, integral floats written as ints."""
     try:
+        text = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
+        if not _may_hold_integral_float(text):
+            return text  # fast path: no float to rewrite (a match in a string only costs time)
         return orjson.dumps(_canonical(config), option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:
         raise ValidationError(f"config is not JSON-serializable: {exc}") from None

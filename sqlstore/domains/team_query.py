@@ -7,7 +7,7 @@ always bound as parameters. Every check here runs before any I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..drivers import Row
@@ -129,6 +129,11 @@ MESSAGE = Kind(
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TEAM, SESSION, RUN, MESSAGE)}
 _BY_MODEL: dict[type, Kind] = {k.model: k for k in KINDS.values()}
+_JSON_POSITIONS: dict[str, tuple[int, ...]] = {
+    k.name: tuple(i for i, f in enumerate(k.columns) if f in k.json_fields) for k in KINDS.values()
+}
+for _kind in KINDS.values():  # decode() builds models positionally: keep the orders equal
+    assert tuple(_kind.columns) == tuple(f.name for f in fields(_kind.model)), _kind.name
 
 
 def kind_of(kind: Any) -> Kind:
@@ -145,11 +150,11 @@ def kind_of(kind: Any) -> Kind:
 
 
 def decode(kind: Kind, row: Row) -> Entity:
-    """The model of a row selected with ``kind.select_list``."""
-    values: dict[str, Any] = row.asdict()
-    for field in kind.json_fields:
-        values[field] = loads(values[field])
-    return kind.model(**values)
+    """The model of a row selected with ``kind.select_list`` (columns in field order)."""
+    values: list[Any] = list(row)
+    for i in _JSON_POSITIONS[kind.name]:
+        values[i] = loads(values[i])
+    return kind.model(*values)
 
 
 def _check_value(kind: Kind, field: str, value: Any) -> Any:

@@ -170,7 +170,11 @@ class TeamStore:
         """
         plan = self._plan(entity)
         try:
-            results = await self._store.batch(plan.statements)
+            first = plan.statements[0]
+            if len(plan.statements) == 1 and isinstance(first, tuple):
+                results = [await self._store.execute(*first)]  # its own transaction already
+            else:
+                results = await self._store.batch(plan.statements)
         except QueryError as exc:
             if plan.kind is MESSAGE and "FOREIGN KEY" in str(exc).upper():
                 return Response(False, "Message not stored: its session or run does not exist")
