@@ -1,16 +1,18 @@
 """LangGraph checkpointer benchmark: LibSQLSaver vs langgraph-checkpoint-sqlite's AsyncSqliteSaver.
 
-Same checkpoints for every saver: an agent-like state with a 4 KB context that never changes
-after the first step, a window of the last 10 messages (changes every step), a scratch dict
-(changes every 5th step) and a step counter. Measured in one run:
+Same checkpoints for every saver: an agent-like state with a context that never changes
+after the first step (about 4 KB in the "small" workload, 64 KB in the "large" one), a window
+of the last 10 messages (changes every step), a scratch dict (changes every 5th step) and a
+step counter. Measured in one run, per workload:
 
 * ``aput`` rate (checkpoints/s) and ``aget_tuple`` rate (by id) over N checkpoints;
 * a full ``alist`` of the N-checkpoint thread (ms);
-* a full ``alist`` of a thread whose checkpoints each carry 5 pending writes vs none;
+* a full ``alist`` of a thread whose checkpoints each carry 5 pending writes vs none (small);
 * raw sqlite3 doing AsyncSqliteSaver's put (serialize the whole checkpoint, INSERT, COMMIT).
 
 Local files for both savers (the peer's connection set to ``synchronous=NORMAL`` like
-sqlstore's default), plus LibSQLSaver on a local tursodb server. Prints ``name value unit``
+sqlstore's default), plus LibSQLSaver on a local tursodb server (small workload, fewer
+checkpoints: every request is one round trip). Prints ``name value unit``
 lines, then ratios. Run: ``.venv-bench/bin/python benchmarks/bench_langgraph.py``
 (``--quick`` for a smoke run).
 """
