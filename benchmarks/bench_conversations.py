@@ -25,10 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent_squad.storage.sql_chat_storage import (  # noqa: E402  # type: ignore[import-untyped]
+from agent_squad.storage.sql_chat_storage import (  # type: ignore[import-untyped]  # noqa: E402
     SqlChatStorage as PeerStorage,
 )
-from agent_squad.types import ConversationMessage  # noqa: E402  # type: ignore[import-untyped]
+from agent_squad.types import ConversationMessage  # type: ignore[import-untyped]  # noqa: E402
 
 import sqlstore  # noqa: E402
 from sqlstore.compat.agent_squad import SqlChatStorage  # noqa: E402
