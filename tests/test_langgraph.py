@@ -394,3 +394,31 @@ async def test_copy_thread_and_namespaces(db_url: str) -> None:
         final = await graph.ainvoke(Command(resume="copied"), config(dst))
         assert final["approved"] == "copied"
         assert (await graph.aget_state(config(src))).next == ("review",)
+
+
+async def test_list_every_thread_pages_through_equal_ids(db_url: str) -> None:
+    """alist(None) pages by (checkpoint_id, thread_id, namespace): copies share ids."""
+    src, dst = unique("thread"), unique("thread")
+    marker = unique("marker")
+    async with LibSQLSaver.from_url(db_url) as saver:
+        parent = None
+        for i in range(120):
+            meta: Any = {"marker": marker, "step": i}
+            stored = await saver.aput(put_config(src, parent), checkpoint({}, {}), meta, {})
+            parent = stored["configurable"]["checkpoint_id"]
+        await saver.acopy_thread(src, dst)
+        listed = [t async for t in saver.alist(None, filter={"marker": marker})]
+    keys = [(t.checkpoint["id"], t.config["configurable"]["thread_id"]) for t in listed]
+    assert len(keys) == 240 and len(set(keys)) == 240
+    assert keys == sorted(keys, reverse=True)
+
+
+async def test_saver_on_a_borrowed_store_leaves_it_open(db_url: str) -> None:
+    thread = unique("thread")
+    async with sqlstore.Store(db_url) as store:
+        async with LibSQLSaver(store) as saver:
+            graph = build().compile(checkpointer=saver)
+            await graph.ainvoke({"topic": "bees", "notes": []}, config(thread))
+        assert (await store.checkpoints.get(thread)) is not None  # generic API sees it
+        assert await store.checkpoints.delete_thread(thread) >= 3
+        assert await LibSQLSaver(store).aget_tuple(config(thread)) is None
