@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 
 from .cli_teams import add_teams_command
-from .domains.common import now_ms
 from .errors import SqlStoreError
 from .store import DEFAULT_URL, Store
 
@@ -23,28 +22,16 @@ def _token() -> str | None:
 
 
 async def _demo(url: str) -> None:
+    from .domains.conversations_demo import demo_conversation
+
     async with Store(url, auth_token=_token()) as store:
         health = await store.health_check()
-        print(f"database   {url}  ({health['backend']}, schema v{health['schema_version']})")
-        stamp = now_ms()
-        thread_id = f"demo-{stamp}"
-        await store.batch(
-            [
-                (
-                    "INSERT INTO threads (id, user_id, title, root_id, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (thread_id, "demo-user", "sqlstore demo", thread_id, stamp, stamp),
-                ),
-            ]
+        print(
+            f"database {url} ({health['backend']}, schema v{health['schema_version']}, "
+            f"round trip {health['latency_ms']} ms)"
         )
-        row = (
-            await store.execute("SELECT id, title FROM threads WHERE id = ?", (thread_id,))
-        ).first()
-        assert row is not None
-        print(f"wrote and read back thread {row['id']!r} titled {row['title']!r}")
-        count = (await store.execute("SELECT count(*) FROM threads")).scalar()
-        print(f"threads in the database: {count!r}")
-        print(f"round trip {health['latency_ms']} ms")
+        await demo_conversation(store)
+        print(f"database stats: {await store.stats()}")
 
 
 async def _health(url: str) -> None:

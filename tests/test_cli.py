@@ -1,0 +1,27 @@
+"""The sqlstore command: demo and health on both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqlstore.cli import main
+
+
+def test_demo_writes_trims_and_reads(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", db_url, "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "schema v1" in out
+    assert "messages kept per agent: {'billing': 4, 'tech': 2}" in out
+    assert "Done: the hold is released." in out
+    assert "deleted the demo session: 2 conversations, 6 messages" in out
+
+
+def test_health(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", db_url, "health"]) == 0
+    out = capsys.readouterr().out
+    assert "ok True" in out and "schema_version 1" in out
+
+
+def test_bad_url_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", "postgres://nope", "health"]) == 1
+    assert "ConfigurationError" in capsys.readouterr().err
