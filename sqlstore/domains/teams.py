@@ -75,7 +75,13 @@ class _Upsert:
     statements: list[Statement]
     at: int
     check_exists: bool
+    config: dict[str, Any] | None = None
 
+
+# The stored config comes back only when the caller did not give one (it is 2 KB or more
+# of JSON to copy and decode; when given, the stored value is exactly the given one).
+_TEAM_RETURNING = TEAM.select_list.replace("config, config_hash", "{} AS config, config_hash")
+assert TEAM.select_list != _TEAM_RETURNING
 
 _TEAM_UPSERT = f"""INSERT INTO teams
     (id, user_id, name, config, config_hash, version, created_at, updated_at)
@@ -91,7 +97,7 @@ ON CONFLICT (id) DO UPDATE SET
     config_hash = COALESCE(:hash, teams.config_hash),
     version = COALESCE(:version, teams.version),
     updated_at = COALESCE(:updated_at, :now)
-RETURNING {TEAM.select_list}"""
+RETURNING {_TEAM_RETURNING.format("CASE WHEN :config IS NULL THEN config END")}"""
 
 _SESSION_UPSERT = f"""INSERT INTO threads
     (id, user_id, team_id, title, metadata, root_id, created_at, updated_at)
@@ -144,7 +150,7 @@ _IMPORT_SURVIVOR = f"""SELECT {TEAM.select_list} FROM teams
 WHERE user_id = ?1 AND config_hash = ?2 ORDER BY created_at, id LIMIT 1"""
 
 _IMPORT_PLAIN = f"""INSERT INTO teams ({_TEAM_COLUMNS})
-VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {TEAM.select_list}"""
+VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {_TEAM_RETURNING.format("NULL")}"""
 
 
 def _label(config: dict[str, Any]) -> str | None:
@@ -190,7 +196,10 @@ class TeamStore:
             )
         created = not existed
         verb = "created" if created else "updated"
-        return Response(True, f"{name} {verb}", decode(plan.kind, row), created=created)
+        entity = decode(plan.kind, row)
+        if isinstance(entity, Team) and entity.config is None:
+            entity.config = plan.config  # given, so not sent back (see _TEAM_RETURNING)
+        return Response(True, f"{name} {verb}", entity, created=created)
 
     def _plan(self, entity: Entity) -> _Upsert:
         if isinstance(entity, Team):
@@ -238,7 +247,7 @@ class TeamStore:
         tid, stmts, check = self._with_exists(TEAM, given, [])
         args["id"] = tid
         stmts.append((_TEAM_UPSERT, args))
-        return _Upsert(TEAM, tid, stmts, len(stmts) - 1, check)
+        return _Upsert(TEAM, tid, stmts, len(stmts) - 1, check, config)
 
     def _plan_session(self, session: Session) -> _Upsert:
         given = optional_id("id", session.id)
@@ -385,7 +394,10 @@ class TeamStore:
         if not check_exists:
             row = (await self._store.execute(_IMPORT_PLAIN, args)).first()
             assert row is not None
-            return Response(True, "Team created", decode(TEAM, row), created=True)
+            team = decode(TEAM, row)
+            assert isinstance(team, Team)
+            team.config = config  # stored exactly as given, so not sent back
+            return Response(True, "Team created", team, created=True)
         results = await self._store.batch(
             [(_IMPORT_DEDUP, args), (_IMPORT_SURVIVOR, (user, digest))]
         )
