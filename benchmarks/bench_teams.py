@@ -121,8 +121,9 @@ async def bench_autogen(folder: Path, n: int, gets: int, imports: int) -> dict[s
 
     logger.remove()  # AutoGen Studio logs every call at INFO
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from autogenstudio.database import DatabaseManager
-    from autogenstudio.datamodel import Team as AgTeam
+    # Installed in .venv-bench only (the peer under test), not in the test venv.
+    from autogenstudio.database import DatabaseManager  # type: ignore[import-not-found,unused-ignore]
+    from autogenstudio.datamodel import Team as AgTeam  # type: ignore[import-not-found,unused-ignore]
 
     db = DatabaseManager(engine_uri=f"sqlite:///{folder / 'autogen.db'}", base_dir=folder)
     init = db.initialize_database()
