@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, QueryError, ValidationError
 from .common import (
     dumps,
+    keyset_cursor,
     loads,
     new_id,
     now_ms,
@@ -93,21 +94,6 @@ def ttl_ms(ttl: Any) -> int:
     return max(1, int(seconds * 1000))
 
 
-def _cursor(before: Approval | tuple[int, str] | None) -> tuple[int, str] | None:
-    if before is None:
-        return None
-    if isinstance(before, Approval):
-        return before.created_at, before.id
-    if (
-        isinstance(before, tuple)
-        and len(before) == 2
-        and isinstance(before[0], int)
-        and isinstance(before[1], str)
-    ):
-        return before[0], before[1]
-    raise ValidationError("before must be an Approval or a (created_at, id) tuple")
-
-
 class Approvals:
     """Suspended states with a TTL (``store.approvals``)."""
 
@@ -171,7 +157,7 @@ class Approvals:
             ("agent_id", optional_id("agent_id", agent_id)),
         )
         limit = require_limit(limit)
-        cursor = _cursor(before)
+        cursor = keyset_cursor(before, Approval, "created_at")
         where = ["expires_at > ?"]
         args: list[Any] = [now_ms()]
         for column, value in filters:  # column names come from this fixed tuple only

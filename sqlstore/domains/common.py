@@ -93,3 +93,21 @@ def require_time(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(f"{name} must be integer milliseconds since the epoch, not {value!r}")
     return value
+
+
+def keyset_cursor(before: Any, item_type: type, time_field: str) -> tuple[int, str] | None:
+    """A keyset position ``(time, id)``: from an item of ``item_type`` (its ``time_field``
+    and ``id``), from a ``(time, id)`` tuple, or None for the first page."""
+    if before is None:
+        return None
+    if isinstance(before, item_type):
+        return getattr(before, time_field), before.id  # type: ignore[attr-defined]
+    if (
+        isinstance(before, tuple)
+        and len(before) == 2
+        and isinstance(before[0], int)
+        and not isinstance(before[0], bool)
+        and isinstance(before[1], str)
+    ):
+        return before[0], before[1]
+    raise ValidationError(f"before must be a {item_type.__name__} or a ({time_field}, id) tuple")

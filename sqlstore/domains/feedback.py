@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, QueryError, ValidationError
 from .common import (
     dumps,
+    keyset_cursor,
     loads,
     new_id,
     now_ms,
@@ -97,21 +98,6 @@ def _text(name: str, value: Any) -> str | None:
     return value
 
 
-def _cursor(before: Feedback | tuple[int, str] | None) -> tuple[int, str] | None:
-    if before is None:
-        return None
-    if isinstance(before, Feedback):
-        return before.created_at, before.id
-    if (
-        isinstance(before, tuple)
-        and len(before) == 2
-        and isinstance(before[0], int)
-        and isinstance(before[1], str)
-    ):
-        return before[0], before[1]
-    raise ValidationError("before must be a Feedback or a (created_at, id) tuple")
-
-
 class FeedbackStore:
     """Feedback on threads, messages and agents (``store.feedback``)."""
 
@@ -180,7 +166,7 @@ class FeedbackStore:
             ("agent_id", optional_id("agent_id", agent_id)),
         )
         limit = require_limit(limit)
-        cursor = _cursor(before)
+        cursor = keyset_cursor(before, Feedback, "created_at")
         where: list[str] = []
         args: list[Any] = []
         for column, value in filters:  # column names come from this fixed tuple only

@@ -19,6 +19,7 @@ from ..errors import ConflictError, NotFoundError, QueryError, ValidationError
 from .checkpoints import delete_thread_statements
 from .common import (
     dumps,
+    keyset_cursor,
     loads,
     new_id,
     now_ms,
@@ -118,21 +119,6 @@ def _title(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"title must be a string or None, not {type(value).__name__}")
     return value
-
-
-def _cursor(before: Thread | tuple[int, str] | None) -> tuple[int, str] | None:
-    if before is None:
-        return None
-    if isinstance(before, Thread):
-        return before.updated_at, before.id
-    if (
-        isinstance(before, tuple)
-        and len(before) == 2
-        and isinstance(before[0], int)
-        and isinstance(before[1], str)
-    ):
-        return before[0], before[1]
-    raise ValidationError("before must be a Thread or an (updated_at, id) tuple")
 
 
 _CREATE = f"""INSERT INTO threads
@@ -300,7 +286,7 @@ class Threads:
             user_id=optional_id("user_id", user_id),
             agent_id=optional_id("agent_id", agent_id),
             limit=require_limit(limit),
-            before=_cursor(before),
+            before=keyset_cursor(before, Thread, "updated_at"),
         )
         return [thread_from_row(r) for r in (await self._query(statement)).rows]
 
