@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at  INTEGER NOT NULL,
     UNIQUE (thread_id, seq)
 );
-CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id);
+CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id) WHERE run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_thread_time ON messages (thread_id, created_at, id);
 
 CREATE TABLE IF NOT EXISTS feedback (

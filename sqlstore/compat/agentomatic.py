@@ -314,7 +314,7 @@ class LibSQLStore(BaseStore):
                 before=before,
                 offset=skip if before is None else 0,
             )
-            rows = [thread_from_row(r) for r in (await self._run(statement)).rows]
+            rows = [thread_from_row(r) for r in (await self._run(statement)).values]
             found.extend(thread_dict(t) for t in rows)
             if len(rows) < page:
                 break
@@ -390,7 +390,7 @@ class LibSQLStore(BaseStore):
                 from ..domains.messages import message_from_row
 
                 result = await self._run(select_messages_page(thread_id, page, skip))
-                rows = [message_from_row(r) for r in result.rows]
+                rows = [message_from_row(r) for r in result.values]
             found.extend(rows)
             if len(rows) < page:
                 break

@@ -6,6 +6,7 @@ read filters ``expires_at > now`` in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Row
+    from ..drivers import Args
     from ..store import Store
 
 DEFAULT_TTL = timedelta(days=7)
@@ -66,7 +67,7 @@ class Approval:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def approval_from_row(row: Row) -> Approval:
+def approval_from_row(row: Sequence[Any]) -> Approval:
     """Decode a row selected with APPROVAL_COLUMNS."""
     return Approval(
         id=row[0],
@@ -173,7 +174,7 @@ class Approvals:
         )
         args.append(limit)
         bound: Args = args
-        return [approval_from_row(r) for r in (await self._store.execute(sql, bound)).rows]
+        return [approval_from_row(r) for r in (await self._store.execute(sql, bound)).values]
 
     async def delete(self, approval_id: str) -> bool:
         """Delete an approval (expired or not); False when there was none."""

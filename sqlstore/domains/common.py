@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from typing import Any
 
@@ -20,6 +21,9 @@ def now_ms() -> int:
 
 
 _last_uuid7 = (0, 0)
+_random = random.Random()
+"""Ids need uniqueness, not secrecy: a PRNG seeded from os.urandom, reseeded in a forked child."""
+os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_id() -> str:
@@ -35,9 +39,9 @@ def new_id() -> str:
         if seq >= 1 << 12:
             ms, seq = last_ms + 1, 0
     else:
-        seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave room to count up
+        seq = _random.getrandbits(10)  # leave room to count up within the millisecond
     _last_uuid7 = (ms, seq)
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand = _random.getrandbits(62)
     value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -346,10 +346,10 @@ class Conversations:
             history=wanted,
         )
         results = await self._store.batch(statements)
-        inserted = sorted((message_from_row(r) for r in results[1].rows), key=lambda m: m.seq)
+        inserted = sorted((message_from_row(r) for r in results[1].values), key=lambda m: m.seq)
         counters = results[2].first()
         assert counters is not None  # the thread row exists: the batch created it
-        history_rows = results[-1].rows if wanted else ()
+        history_rows = results[-1].values if wanted else ()
         return SaveResult(
             thread_id=str(counters[0]),
             inserted=inserted,
@@ -376,7 +376,7 @@ class Conversations:
         ):
             raise ValidationError(f"before_seq must be an integer, not {before_seq!r}")
         result = await self._store.execute(*select_conversation_newest(key, limit, before_seq))
-        return [message_from_row(r) for r in result.rows]
+        return [message_from_row(r) for r in result.values]
 
     async def session(
         self,
@@ -407,7 +407,7 @@ class Conversations:
             (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
         )
         return [
-            SessionMessage(agent_id=str(r[8]), message=message_from_row(r)) for r in result.rows
+            SessionMessage(agent_id=str(r[8]), message=message_from_row(r)) for r in result.values
         ]
 
     async def sessions(

@@ -6,6 +6,7 @@ filter (thread, user, agent, or none).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Row
+    from ..drivers import Args
     from ..store import Store
 
 FEEDBACK_COLUMNS = (
@@ -62,7 +63,7 @@ class Feedback:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def feedback_from_row(row: Row) -> Feedback:
+def feedback_from_row(row: Sequence[Any]) -> Feedback:
     """Decode a row selected with FEEDBACK_COLUMNS."""
     return Feedback(
         id=row[0],
@@ -182,4 +183,4 @@ class FeedbackStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
         bound: Args = args
-        return [feedback_from_row(r) for r in (await self._store.execute(sql, bound)).rows]
+        return [feedback_from_row(r) for r in (await self._store.execute(sql, bound)).values]

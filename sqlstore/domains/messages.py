@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..drivers import Row, Statement
+from ..drivers import Statement
 from ..errors import ValidationError
 from .common import dumps, loads, new_id, optional_id, require_dict, require_id, require_time
 
@@ -68,7 +68,7 @@ class NewMessage:
     run_id: str | None = None
 
 
-def message_from_row(row: Row) -> Message:
+def message_from_row(row: Sequence[Any]) -> Message:
     """Decode a row selected with MESSAGE_COLUMNS."""
     return Message(
         id=row[0],

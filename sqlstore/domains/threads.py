@@ -41,7 +41,7 @@ from .messages import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Result, Row, Statement
+    from ..drivers import Args, Result, Statement
     from ..store import Store
 
 THREAD_COLUMNS = (
@@ -90,7 +90,7 @@ class Lineage:
     descendants: list[Thread]
 
 
-def thread_from_row(row: Row) -> Thread:
+def thread_from_row(row: Sequence[Any]) -> Thread:
     """Decode a row selected with THREAD_COLUMNS."""
     return Thread(
         id=row[0],
@@ -288,7 +288,7 @@ class Threads:
             limit=require_limit(limit),
             before=keyset_cursor(before, Thread, "updated_at"),
         )
-        return [thread_from_row(r) for r in (await self._query(statement)).rows]
+        return [thread_from_row(r) for r in (await self._query(statement)).values]
 
     async def update(
         self,
@@ -350,7 +350,7 @@ class Threads:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return sorted((message_from_row(r) for r in results[0].rows), key=lambda m: m.seq)
+        return sorted((message_from_row(r) for r in results[0].values), key=lambda m: m.seq)
 
     async def add_message(
         self,
@@ -376,7 +376,7 @@ class Threads:
         tid = require_id("thread_id", thread_id)
         after = require_time("after_seq", after_seq)
         statement = select_oldest(tid, require_limit(limit), after)
-        return [message_from_row(r) for r in (await self._query(statement)).rows]
+        return [message_from_row(r) for r in (await self._query(statement)).values]
 
     async def recent_messages(
         self, thread_id: str, *, limit: int = 50, before_seq: int | None = None
@@ -388,7 +388,7 @@ class Threads:
         tid = require_id("thread_id", thread_id)
         before = None if before_seq is None else require_time("before_seq", before_seq)
         statement = select_newest(tid, require_limit(limit), before)
-        return [message_from_row(r) for r in (await self._query(statement)).rows]
+        return [message_from_row(r) for r in (await self._query(statement)).values]
 
     async def fork(
         self,
@@ -450,7 +450,7 @@ class Threads:
         fork tree (``root_id``); None when there is no such thread."""
         tid = require_id("thread_id", thread_id)
         result = await self._store.execute(_LINEAGE, (tid, MAX_LINEAGE_THREADS))
-        tree = [thread_from_row(r) for r in result.rows]
+        tree = [thread_from_row(r) for r in result.values]
         by_id = {t.id: t for t in tree}
         thread = by_id.get(tid)
         if thread is None:

@@ -67,33 +67,46 @@ class Row(Sequence[Value]):
 
 
 class Result:
-    """The outcome of one statement: its column names and its rows (read-only)."""
+    """The outcome of one statement: its column names and its rows (read-only).
 
-    __slots__ = ("columns", "rows")
+    ``rows`` are Row objects (by position and by name), made on first use; ``values`` are
+    the same rows as plain tuples, for code that reads by position and wants no wrapper.
+    """
+
+    __slots__ = ("_rows", "columns", "values")
 
     def __init__(self, columns: Sequence[str], values: Sequence[tuple[Value, ...]]) -> None:
         self.columns: tuple[str, ...] = tuple(columns)
-        index: dict[str, int] = {}
-        for i, name in enumerate(self.columns):
-            index.setdefault(name, i)
-        self.rows: tuple[Row, ...] = tuple(Row(v, index) for v in values)
+        self.values: Sequence[tuple[Value, ...]] = values
+        self._rows: tuple[Row, ...] | None = None
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        """The rows, each indexable by position and by column name."""
+        rows = self._rows
+        if rows is None:
+            index: dict[str, int] = {}
+            for i, name in enumerate(self.columns):
+                index.setdefault(name, i)
+            rows = self._rows = tuple(Row(tuple(v), index) for v in self.values)
+        return rows
 
     def first(self) -> Row | None:
         """The first row, or None when there is none."""
-        return self.rows[0] if self.rows else None
+        return self.rows[0] if self.values else None
 
     def scalar(self) -> Value:
         """The first column of the first row, or None when there is no row."""
-        return self.rows[0][0] if self.rows else None
+        return self.values[0][0] if self.values else None
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.values)
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.rows)
 
     def __repr__(self) -> str:
-        return f"Result(columns={self.columns!r}, rows={len(self.rows)})"
+        return f"Result(columns={self.columns!r}, rows={len(self.values)})"
 
 
 EMPTY_RESULT = Result((), ())
@@ -180,8 +193,20 @@ def leading_keyword(sql: str) -> str:
     return word.group(0).upper() if word else ""
 
 
+_CHECKED_SQL: dict[str, bool] = {}
+"""SQL texts already found acceptable (domains reuse a few fixed texts; bounded)."""
+
+
 def check_sql(sql: str) -> None:
     """Reject empty SQL and transaction control, which only ``batch`` may do."""
+    if sql in _CHECKED_SQL:
+        return
+    _check_sql(sql)
+    if len(_CHECKED_SQL) < 4096:
+        _CHECKED_SQL[sql] = True
+
+
+def _check_sql(sql: str) -> None:
     if not sql or sql.isspace():
         raise ValidationError("empty SQL statement")
     if leading_keyword(sql) in _TRANSACTION_WORDS:
