@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..drivers import Statement
 from ..errors import ValidationError
-from .common import dumps, loads, new_id, optional_id, require_dict, require_id, require_time
+from .common import dumps, new_id, optional_id, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
@@ -29,9 +31,12 @@ MAX_CONTENT_BYTES = 1_048_576
 MESSAGE_COLUMNS = "id, thread_id, seq, role, content, metadata, run_id, created_at"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """A stored message. ``content`` is the JSON value as given (blocks kept verbatim)."""
+    """A stored message. ``content`` is the JSON value as given (blocks kept verbatim).
+
+    Not frozen: reads build many of these, and a frozen dataclass costs twice as much to make.
+    """
 
     id: str
     thread_id: str
@@ -70,15 +75,16 @@ class NewMessage:
 
 def message_from_row(row: Sequence[Any]) -> Message:
     """Decode a row selected with MESSAGE_COLUMNS."""
+    metadata = row[5]
     return Message(
-        id=row[0],
-        thread_id=row[1],
-        seq=row[2],
-        role=row[3],
-        content=loads(row[4]),
-        metadata=loads(row[5], {}),
-        run_id=row[6],
-        created_at=row[7],
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        orjson.loads(row[4]),
+        {} if metadata == "{}" or metadata is None else orjson.loads(metadata),
+        row[6],
+        row[7],
     )
 
 
