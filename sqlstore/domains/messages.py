@@ -16,11 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..drivers import Statement
 from ..errors import ValidationError
-from .common import dumps, new_id, optional_id, require_dict, require_id, require_time
+from .common import dumps, loads, new_id, optional_id, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
@@ -75,17 +73,7 @@ class NewMessage:
 
 def message_from_row(row: Sequence[Any]) -> Message:
     """Decode a row selected with MESSAGE_COLUMNS."""
-    metadata = row[5]
-    return Message(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        orjson.loads(row[4]),
-        {} if metadata == "{}" or metadata is None else orjson.loads(metadata),
-        row[6],
-        row[7],
-    )
+    return Message(row[0], row[1], row[2], row[3], loads(row[4]), loads(row[5], {}), row[6], row[7])
 
 
 def encode_messages(

@@ -54,7 +54,7 @@ MAX_LINEAGE_THREADS = 10_000
 _NO_SEQ = 2**62
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Thread:
     """A stored thread. ``root_id`` is the top of its fork tree (its own id for a root)."""
 
@@ -92,22 +92,9 @@ class Lineage:
 
 def thread_from_row(row: Sequence[Any]) -> Thread:
     """Decode a row selected with THREAD_COLUMNS."""
-    return Thread(
-        id=row[0],
-        user_id=row[1],
-        session_id=row[2],
-        agent_id=row[3],
-        team_id=row[4],
-        title=row[5],
-        metadata=loads(row[6], {}),
-        parent_id=row[7],
-        fork_seq=row[8],
-        root_id=row[9],
-        message_count=row[10],
-        last_seq=row[11],
-        created_at=row[12],
-        updated_at=row[13],
-    )
+    # Positional and not frozen: lists build many of these (frozen doubles the cost).
+    r = row
+    return Thread(r[0], r[1], r[2], r[3], r[4], r[5], loads(r[6], {}), *r[7:14])
 
 
 def _segment(thread_id: str) -> str:
