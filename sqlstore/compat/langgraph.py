@@ -24,6 +24,7 @@ import re
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -181,8 +182,11 @@ def _inline(value: Any) -> bool:
 def _dump_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
     """Metadata as JSON text, merged with the config's keys as LangGraph's savers do."""
     merged = get_serializable_checkpoint_metadata(config, metadata)
-    text = json.dumps(merged, ensure_ascii=False)
-    return text.encode("utf-8", "ignore").decode("utf-8")
+    try:
+        return orjson.dumps(merged).decode("utf-8")  # the fast path: plain JSON types
+    except TypeError:  # non-string keys, lone surrogates: the stdlib way, as LangGraph does
+        text = json.dumps(merged, ensure_ascii=False)
+        return text.encode("utf-8", "ignore").decode("utf-8")
 
 
 def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
@@ -339,7 +343,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         body = {**checkpoint, "channel_values": inline}
         type_, payload = self.serde.dumps_typed(body)
         meta = _dump_metadata(config, metadata)
-        refs_json = json.dumps(refs) if refs else None
+        refs_json = orjson.dumps(refs).decode("utf-8") if refs else None
         statements: list[Statement] = []
         if blob_args:
             rows = _placeholders(len(blob_args) // 6, 6)
