@@ -73,9 +73,10 @@ class SaveResult:
     skipped: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionMessage:
-    """A message of a session, with the agent whose conversation holds it."""
+    """A message of a session, with the agent whose conversation holds it (not frozen:
+    a session read makes one per message)."""
 
     agent_id: str
     message: Message
@@ -397,17 +398,17 @@ class Conversations:
         limit = require_limit(limit, MAX_READ)
         at, after_id = _before(before)
         result = await self._store.execute(
-            f"""SELECT * FROM (
-                SELECT {_M_COLUMNS}, t.agent_id AS agent_id
+            f"""SELECT {_M_COLUMNS}, t.agent_id AS agent_id
                 FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
                 WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
                   AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
-                ORDER BY m.created_at DESC, m.id DESC LIMIT ?5
-            ) ORDER BY created_at, id""",
+                ORDER BY m.created_at DESC, m.id DESC LIMIT ?5""",
             (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
         )
+        # Newest first from SQL (one sort); turned chronological here, not by a second sort.
         return [
-            SessionMessage(agent_id=str(r[8]), message=message_from_row(r)) for r in result.values
+            SessionMessage(str(r[8]), message_from_row(r))
+            for r in reversed(result.values)
         ]
 
     async def sessions(
