@@ -406,10 +406,7 @@ class Conversations:
             (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
         )
         # Newest first from SQL (one sort); turned chronological here, not by a second sort.
-        return [
-            SessionMessage(str(r[8]), message_from_row(r))
-            for r in reversed(result.values)
-        ]
+        return [SessionMessage(str(r[8]), message_from_row(r)) for r in reversed(result.values)]
 
     async def sessions(
         self,
