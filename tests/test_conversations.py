@@ -479,3 +479,30 @@ async def test_demo_conversation_prints_a_trimmed_chat(
     assert "billing kept to its newest 4" in out
     assert "Why was I charged twice?" not in out  # trimmed away
     assert "{'billing': 4, 'tech': 2}" in out
+
+
+async def test_a_save_larger_than_one_insert_statement_stays_atomic_and_gap_free(
+    store: sqlstore.Store,
+) -> None:
+    """Past VALUES_ROWS messages a save uses several INSERTs, still one batch (one request)."""
+    from sqlstore.domains.messages import VALUES_ROWS
+
+    k = key()
+    n = VALUES_ROWS * 2 + 7
+    client = store.client
+    before = client.requests_sent if isinstance(client, RemoteClient) else 0
+    result = await store.conversations.save_many(
+        *k, [msg("user" if i % 2 else "assistant", str(i)) for i in range(n)], max_history=n - 3
+    )
+    if isinstance(client, RemoteClient):
+        assert client.requests_sent - before == 1
+    assert [m.seq for m in result.inserted] == list(range(1, n + 1))
+    assert [m.content[0]["text"] for m in result.inserted] == [str(i) for i in range(n)]
+    assert result.message_count == n - 3
+    kept = await store.conversations.newest(*k, n)
+    assert [m.seq for m in kept] == list(range(4, n + 1))
+    bad = [msg("user", str(i)) for i in range(n)]
+    bad[-1] = msg("robot", "late invalid")
+    with pytest.raises(ValidationError):
+        await store.conversations.save_many(*k, bad)
+    assert await store.conversations.count(*k) == n - 3

@@ -311,3 +311,19 @@ async def test_stats_and_health(store: sqlstore.Store) -> None:
     assert after["feedback"] >= before["feedback"] + 1
     assert after["approvals"] >= before["approvals"] + 1
     assert (await store.health_check())["ok"] is True
+
+
+async def test_add_many_messages_across_insert_statements(store: sqlstore.Store) -> None:
+    """More messages than one INSERT takes: numbered 1..n without gaps, counters right."""
+    from sqlstore.domains.messages import VALUES_ROWS
+
+    thread = await store.threads.create(unique("user"))
+    n = VALUES_ROWS + 1
+    added = await store.threads.add_messages(
+        thread.id, [{"role": "user", "content": i} for i in range(n)]
+    )
+    assert [(m.seq, m.content) for m in added] == [(i + 1, i) for i in range(n)]
+    again = await store.threads.add_messages(thread.id, [{"role": "assistant", "content": "x"}])
+    assert [m.seq for m in again] == [n + 1]
+    fresh = await store.threads.get(thread.id)
+    assert fresh is not None and fresh.message_count == n + 1 and fresh.last_seq == n + 1

@@ -7,7 +7,8 @@ transaction locally, one HTTP request remotely):
 1. ``INSERT INTO threads ... ON CONFLICT DO NOTHING``: the conversation row exists from the
    first save on; its id is made client-side, and every later statement finds the thread
    by its key inside SQL, so nothing is read into Python first.
-2. one ``INSERT ... SELECT ... FROM json_each(?)`` for all messages: ``seq`` continues from
+2. one ``INSERT ... SELECT ... FROM (VALUES ...)`` per 100 messages (bound values, see
+   ``messages.values_table``): ``seq`` continues from
    the thread's highest (an index lookup), ids already stored are skipped (a retried save
    stores nothing twice), and with ``skip_same_role`` a first message whose role equals
    the last stored message's role is filtered out in the same statement.
@@ -31,10 +32,15 @@ from .common import new_id, now_ms, require_id, require_limit
 from .messages import (
     MESSAGE_COLUMNS,
     ROLES,
+    VALUE_COLUMNS,
     Message,
+    MessageRow,
     NewMessage,
+    chunks,
     encode_messages,
+    inserted,
     message_from_row,
+    values_table,
 )
 
 if TYPE_CHECKING:
@@ -149,38 +155,39 @@ def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArg
 
 
 def insert_conversation_messages(
-    key: tuple[str, str, str], encoded: str, *, skip_same_role: bool
-) -> SqlArgs:
-    """One INSERT of every message in ``encoded`` (see messages.encode_messages).
+    key: tuple[str, str, str], rows: Sequence[MessageRow], *, skip_same_role: bool
+) -> list[SqlArgs]:
+    """INSERTs of every message row (see messages.encode_messages), one per
+    VALUES_ROWS rows, all for the same batch.
 
     ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
     actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
     message is skipped when its role equals the role of the conversation's last message.
-    Returns the inserted rows (MESSAGE_COLUMNS).
+    Each returns the rows it inserted (MESSAGE_COLUMNS).
     """
-    return (
-        f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-        SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role, n.content,
-               n.metadata, n.run_id, n.created_at
-        FROM (SELECT j.key AS k, json_extract(j.value, '$[0]') AS id,
-                     json_extract(j.value, '$[1]') AS role,
-                     json_extract(j.value, '$[2]') AS content,
-                     json_extract(j.value, '$[3]') AS metadata,
-                     json_extract(j.value, '$[4]') AS run_id,
-                     json_extract(j.value, '$[5]') AS created_at
-              FROM json_each(?4) AS j) AS n,
-             (SELECT id,
-                     (SELECT COALESCE(MAX(seq), 0) FROM messages
-                      WHERE thread_id = threads.id) AS top,
-                     (SELECT role FROM messages WHERE thread_id = threads.id
-                      ORDER BY seq DESC LIMIT 1) AS last_role
-              FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3) AS t
-        WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
-          AND (?5 = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING {MESSAGE_COLUMNS}""",
-        (*key, encoded, 1 if skip_same_role else 0),
-    )
+    statements: list[SqlArgs] = []
+    for start, part in chunks(rows):
+        values, args = values_table(part, start)
+        statements.append(
+            (
+                f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+                SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
+                       n.content, n.metadata, n.run_id, n.created_at
+                FROM (SELECT {VALUE_COLUMNS} FROM {values}) AS n,
+                     (SELECT id,
+                             (SELECT COALESCE(MAX(seq), 0) FROM messages
+                              WHERE thread_id = threads.id) AS top,
+                             (SELECT role FROM messages WHERE thread_id = threads.id
+                              ORDER BY seq DESC LIMIT 1) AS last_role
+                      FROM threads WHERE user_id = ? AND session_id = ? AND agent_id = ?) AS t
+                WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
+                  AND (? = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING {MESSAGE_COLUMNS}""",
+                (*args, *key, 1 if skip_same_role else 0),
+            )
+        )
+    return statements
 
 
 def update_counters(key: tuple[str, str, str], now: int, keep: int | None) -> SqlArgs:
@@ -229,7 +236,7 @@ def select_conversation_newest(
 
 def save_statements(
     key: tuple[str, str, str],
-    encoded: str,
+    rows: Sequence[MessageRow],
     *,
     thread_id: str,
     now: int,
@@ -237,10 +244,11 @@ def save_statements(
     skip_same_role: bool,
     history: int,
 ) -> list[SqlArgs]:
-    """The statements of one save, in the order they run in its batch."""
+    """The statements of one save, in the order they run in its batch: the thread upsert,
+    the inserts (one per VALUES_ROWS messages), the counters, then trimming and reading."""
     statements = [
         upsert_thread(key, thread_id, now),
-        insert_conversation_messages(key, encoded, skip_same_role=skip_same_role),
+        *insert_conversation_messages(key, rows, skip_same_role=skip_same_role),
         update_counters(key, now, max_history),
     ]
     if max_history is not None:
@@ -347,16 +355,17 @@ class Conversations:
             history=wanted,
         )
         results = await self._store.batch(statements)
-        inserted = sorted((message_from_row(r) for r in results[1].values), key=lambda m: m.seq)
-        counters = results[2].first()
+        inserts = len(chunks(encoded))
+        stored = inserted(results, 1, inserts)
+        counters = results[1 + inserts].first()
         assert counters is not None  # the thread row exists: the batch created it
         history_rows = results[-1].values if wanted else ()
         return SaveResult(
             thread_id=str(counters[0]),
-            inserted=inserted,
+            inserted=stored,
             messages=[message_from_row(r) for r in history_rows],
             message_count=int(counters[1] or 0),
-            skipped=len(messages) - len(inserted),
+            skipped=len(messages) - len(stored),
         )
 
     async def newest(

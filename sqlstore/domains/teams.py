@@ -313,8 +313,10 @@ class TeamStore:
                 id=mid,
                 run_id=run_id,
             )
-            encoded = encode_messages([new], now)
-            stmts += [insert_messages(session_id, encoded), update_thread_counters(session_id, now)]
+            stmts += [
+                *insert_messages(session_id, encode_messages([new], now)),
+                update_thread_counters(session_id, now),
+            ]
         update = {
             "id": mid,
             "role": message.role,

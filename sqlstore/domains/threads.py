@@ -34,6 +34,7 @@ from .messages import (
     NewMessage,
     encode_messages,
     insert_messages,
+    inserted,
     message_from_row,
     select_newest,
     select_oldest,
@@ -328,16 +329,14 @@ class Threads:
         """
         tid = require_id("thread_id", thread_id)
         now = now_ms()
-        encoded = encode_messages(messages, now)
+        inserts = insert_messages(tid, encode_messages(messages, now))
         try:
-            results = await self._store.batch(
-                [insert_messages(tid, encoded), update_thread_counters(tid, now)]
-            )
+            results = await self._store.batch([*inserts, update_thread_counters(tid, now)])
         except QueryError as exc:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return sorted((message_from_row(r) for r in results[0].values), key=lambda m: m.seq)
+        return inserted(results, 0, len(inserts))
 
     async def add_message(
         self,
