@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..drivers import Result, Statement
 from ..errors import ValidationError
-from .common import dumps, loads, new_id, optional_id, require_dict, require_id, require_time
+from .common import dumps, loads, new_id, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
@@ -101,27 +103,42 @@ def encode_messages(
     rows: list[MessageRow] = []
     last_time = 0
     for i, raw in enumerate(messages):
-        msg = raw if isinstance(raw, NewMessage) else _new_message(raw, i)
-        if msg.role not in roles:
-            raise ValidationError(
-                f"message {i}: unknown role {msg.role!r}; allowed: {sorted(roles)}"
-            )
-        content = dumps(msg.content, f"message {i} content")
+        # The common shape (a plain dict with known keys) is read directly; anything else
+        # goes through _new_message, which also words the error for a bad one.
+        msg = raw if type(raw) is dict and raw.keys() <= _FIELDS else _new_message(raw, i)
+        if isinstance(msg, dict):
+            if "role" not in msg or "content" not in msg:
+                _new_message(msg, i)
+            role, content_value = msg["role"], msg["content"]
+            meta_value, created_value = msg.get("metadata"), msg.get("created_at")
+            id_value, run_value = msg.get("id"), msg.get("run_id")
+        else:
+            role, content_value = msg.role, msg.content
+            meta_value, created_value = msg.metadata, msg.created_at
+            id_value, run_value = msg.id, msg.run_id
+        if role not in roles:
+            raise ValidationError(f"message {i}: unknown role {role!r}; allowed: {sorted(roles)}")
+        try:
+            content = orjson.dumps(content_value).decode("utf-8")
+        except TypeError as exc:
+            raise ValidationError(f"message {i} content is not JSON-serializable: {exc}") from None
         if len(content) > MAX_CONTENT_BYTES:
             raise ValidationError(
                 f"message {i} content is {len(content)} bytes of JSON; the limit is "
                 f"{MAX_CONTENT_BYTES}"
             )
-        metadata = dumps(require_dict(f"message {i} metadata", msg.metadata), "metadata")
-        if msg.created_at is None:
+        if meta_value is None or (type(meta_value) is dict and not meta_value):
+            metadata = "{}"
+        else:
+            metadata = dumps(require_dict(f"message {i} metadata", meta_value), "metadata")
+        if created_value is None:
             created = max(now, last_time)
         else:
-            created = require_time(f"message {i} created_at", msg.created_at)
+            created = require_time(f"message {i} created_at", created_value)
         last_time = created
-        message_id = require_id(f"message {i} id", msg.id) if msg.id is not None else new_id()
-        rows.append(
-            (message_id, msg.role, content, metadata, optional_id("run_id", msg.run_id), created)
-        )
+        message_id = new_id() if id_value is None else require_id(f"message {i} id", id_value)
+        run_id = None if run_value is None else require_id("run_id", run_value)
+        rows.append((message_id, role, content, metadata, run_id, created))
     ids = [r[0] for r in rows]
     if len(set(ids)) != len(ids):
         raise ValidationError("message ids within one call must be distinct")
@@ -150,7 +167,12 @@ def chunks(rows: Sequence[MessageRow]) -> list[tuple[int, Sequence[MessageRow]]]
     return [(i, rows[i : i + VALUES_ROWS]) for i in range(0, len(rows), VALUES_ROWS)]
 
 
+_FIELDS = frozenset({"role", "content", "metadata", "created_at", "id", "run_id"})
+
+
 def _new_message(raw: Any, i: int) -> NewMessage:
+    if isinstance(raw, NewMessage):
+        return raw
     if not isinstance(raw, dict):
         raise ValidationError(
             f"message {i} must be a NewMessage or a dict, not {type(raw).__name__}"
