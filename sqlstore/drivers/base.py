@@ -216,6 +216,14 @@ def _check_sql(sql: str) -> None:
         )
 
 
+def normalize_execute(sql: Any, args: Any) -> PlainArgs:
+    """Check one ``execute`` call's SQL and arguments; its arguments, ready to bind."""
+    if not isinstance(sql, str):
+        raise ValidationError("sql must be a string")
+    check_sql(sql)
+    return normalize_args(args)
+
+
 def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
     """Turn a Statement into ``(sql, args)`` or raise ValidationError."""
     if type(stmt) is tuple and len(stmt) == 2 and type(stmt[0]) is str:

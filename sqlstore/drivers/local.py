@@ -30,10 +30,9 @@ from .base import (
     PlainArgs,
     Result,
     Statement,
-    check_sql,
     leading_keyword,
-    normalize_args,
     normalize_batch,
+    normalize_execute,
 )
 
 Durability = Literal["normal", "full"]
@@ -166,10 +165,7 @@ class LocalClient:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in its own transaction (possibly group-committed)."""
-        if not isinstance(sql, str):
-            raise ValidationError("sql must be a string")
-        check_sql(sql)
-        result: Result = await self._submit("execute", sql, normalize_args(args))
+        result: Result = await self._submit("execute", sql, normalize_execute(sql, args))
         return result
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:

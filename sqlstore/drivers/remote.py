@@ -25,10 +25,15 @@ from ..errors import (
     ConfigurationError,
     QueryError,
     UnavailableError,
-    ValidationError,
 )
 from . import hrana
-from .base import Args, Result, Statement, check_sql, normalize_args, normalize_batch
+from .base import (
+    Args,
+    Result,
+    Statement,
+    normalize_batch,
+    normalize_execute,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -128,10 +133,7 @@ class RemoteClient:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in one HTTP request."""
-        if not isinstance(sql, str):
-            raise ValidationError("sql must be a string")
-        check_sql(sql)
-        stmt = hrana.encode_stmt(sql, normalize_args(args))
+        stmt = hrana.encode_stmt(sql, normalize_execute(sql, args))
         results = await self._pipeline([hrana.execute_request(stmt)])
         return hrana.decode_result(hrana.response_of(results[0], sql)["result"])
 

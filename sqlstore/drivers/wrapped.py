@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import AuthenticationError, QueryError, UnavailableError
-from .base import Args, PlainArgs, Result, Statement, check_sql, normalize_args, normalize_batch
+from .base import (
+    Args,
+    PlainArgs,
+    Result,
+    Statement,
+    normalize_batch,
+    normalize_execute,
+)
 
 
 def _libsql_args(args: PlainArgs) -> Any:
@@ -39,8 +46,7 @@ class WrappedClient:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement through the wrapped client."""
-        check_sql(sql)
-        plain = normalize_args(args)
+        plain = normalize_execute(sql, args)
         try:
             rs = await self.client.execute(sql, _libsql_args(plain))
         except Exception as exc:
