@@ -22,6 +22,7 @@ Only this module imports agentomatic (extra ``sqlstore[agentomatic]``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from ..domains.threads import (
     select_threads,
     thread_from_row,
 )
+from ..drivers import Row
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
 
@@ -591,6 +593,24 @@ class LibSQLStore(BaseStore):
                 break
         return [checkpoint_dict(c) for c in found]
 
+    async def _insert_once(self, table: str, columns: str, args: Sequence[Any]) -> Row:
+        """Insert a row of one of this adapter's tables (names from its fixed constants);
+        a retried id keeps the row stored first. Returns the stored row."""
+        marks = ", ".join("?" * len(args))
+        result = await self.store.execute(
+            f"""INSERT INTO {table} ({columns}) VALUES ({marks})
+            ON CONFLICT (id) DO UPDATE SET id = {table}.id
+            RETURNING {columns}""",
+            args,
+        )
+        return result.rows[0]
+
+    async def _get_by_id(self, table: str, columns: str, row_id: str) -> Row | None:
+        """One row of one of this adapter's tables by id, or None."""
+        return (
+            await self.store.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (row_id,))
+        ).first()
+
     # -- invocation logs --------------------------------------------------------------
 
     async def create_invocation_log(
@@ -625,21 +645,11 @@ class LibSQLStore(BaseStore):
             status,
             now_ms(),
         )
-        result = await self.store.execute(
-            f"""INSERT INTO invocation_logs ({_LOG_COLUMNS})
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET id = invocation_logs.id
-            RETURNING {_LOG_COLUMNS}""",
-            args,
-        )
-        return _log_dict(result.rows[0])
+        return _log_dict(await self._insert_once("invocation_logs", _LOG_COLUMNS, args))
 
     async def get_invocation_log(self, log_id: str) -> dict[str, Any] | None:
         """One invocation log, or None."""
-        result = await self.store.execute(
-            f"SELECT {_LOG_COLUMNS} FROM invocation_logs WHERE id = ?", (log_id,)
-        )
-        row = result.first()
+        row = await self._get_by_id("invocation_logs", _LOG_COLUMNS, log_id)
         return None if row is None else _log_dict(row)
 
     async def list_invocation_logs(
@@ -711,14 +721,7 @@ class LibSQLStore(BaseStore):
             dumps(metadata or {}, "metadata"),
             now_ms(),
         )
-        result = await self.store.execute(
-            f"""INSERT INTO log_analyses ({_ANALYSIS_COLUMNS})
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET id = log_analyses.id
-            RETURNING {_ANALYSIS_COLUMNS}""",
-            args,
-        )
-        return _analysis_dict(result.rows[0])
+        return _analysis_dict(await self._insert_once("log_analyses", _ANALYSIS_COLUMNS, args))
 
     async def get_latest_log_analysis(
         self, agent_name: str, *, resource_type: str = "agent"
@@ -774,21 +777,11 @@ class LibSQLStore(BaseStore):
             dumps(metadata or {}, "metadata"),
             now_ms(),
         )
-        result = await self.store.execute(
-            f"""INSERT INTO optimization_runs ({_RUN_COLUMNS})
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET id = optimization_runs.id
-            RETURNING {_RUN_COLUMNS}""",
-            args,
-        )
-        return _run_dict(result.rows[0])
+        return _run_dict(await self._insert_once("optimization_runs", _RUN_COLUMNS, args))
 
     async def get_optimization_run(self, run_id: str) -> dict[str, Any] | None:
         """One optimization run, or None."""
-        result = await self.store.execute(
-            f"SELECT {_RUN_COLUMNS} FROM optimization_runs WHERE id = ?", (run_id,)
-        )
-        row = result.first()
+        row = await self._get_by_id("optimization_runs", _RUN_COLUMNS, run_id)
         return None if row is None else _run_dict(row)
 
     async def list_optimization_runs(
