@@ -122,26 +122,13 @@ def _require_history(value: Any) -> int:
     return value
 
 
-def _role_of(message: NewMessage | dict[str, Any]) -> Any:
-    return message.role if isinstance(message, NewMessage) else message.get("role")
-
-
-def drop_repeated_roles(
-    messages: Sequence[NewMessage | dict[str, Any]],
-) -> list[NewMessage | dict[str, Any]]:
-    """The messages without any whose role equals the role of the message just before it.
+def drop_repeated_roles(rows: Sequence[MessageRow]) -> list[MessageRow]:
+    """The encoded messages without any whose role equals the role of the one just before it.
 
     Only the first message still has to be compared with the stored conversation; that
     comparison happens inside SQL (see ``insert_conversation_messages``).
     """
-    kept: list[NewMessage | dict[str, Any]] = []
-    previous: Any = None
-    for i, message in enumerate(messages):
-        role = _role_of(message)
-        if i == 0 or role != previous:
-            kept.append(message)
-        previous = role
-    return kept
+    return [row for i, row in enumerate(rows) if i == 0 or row[1] != rows[i - 1][1]]
 
 
 def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArgs:
@@ -342,9 +329,8 @@ class Conversations:
             raise ValidationError("skip_same_role must be True or False")
         now = now_ms()
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
-        candidates = drop_repeated_roles(messages) if skip_same_role else messages
-        if len(candidates) != len(messages):
-            encoded = encode_messages(candidates, now, roles=ROLES)
+        if skip_same_role:
+            encoded = drop_repeated_roles(encoded)
         statements = save_statements(
             key,
             encoded,
