@@ -302,39 +302,39 @@ class LocalClient:
         return results
 
     def _group_commit(self, group: list[_Job]) -> None:
-        """Run single statements from many callers in one transaction, one savepoint each."""
+        """Run single statements from many callers in one transaction, one savepoint each.
+
+        Every caller is answered exactly once, after the shared COMMIT; whatever goes wrong
+        with the transaction itself fails the whole group and never stops the worker.
+        """
         if self._conn is None:
             for job in group:
                 self._do(job)
             return
         conn = self._conn
+        outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except BaseException as exc:
             for job in group:
-                _answer(job, error=_translate(exc))
-            return
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        for job in group:
-            try:
-                conn.execute("SAVEPOINT sqlstore_group")
-                result = _rows(conn.execute(job.sql, job.args))
-                conn.execute("RELEASE sqlstore_group")
-                outcomes.append((result, None))
-            except BaseException as exc:
-                if not conn.in_transaction:
-                    # SQLite abandoned the whole transaction: redo each statement alone.
-                    for member in group:
-                        self._do(member)
-                    return
-                conn.execute("ROLLBACK TO sqlstore_group")
-                conn.execute("RELEASE sqlstore_group")
-                outcomes.append((None, _translate(exc, job.sql)))
-        try:
+                try:
+                    conn.execute("SAVEPOINT sqlstore_group")
+                    result = _rows(conn.execute(job.sql, job.args))
+                    conn.execute("RELEASE sqlstore_group")
+                    outcomes.append((result, None))
+                except BaseException as exc:
+                    if not conn.in_transaction:
+                        # SQLite abandoned the whole transaction: redo each statement alone.
+                        for member in group:
+                            self._do(member)
+                        return
+                    conn.execute("ROLLBACK TO sqlstore_group")
+                    conn.execute("RELEASE sqlstore_group")
+                    outcomes.append((None, _translate(exc, job.sql)))
             conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(BaseException):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             for job in group:
                 _answer(job, error=_translate(exc))
             return
