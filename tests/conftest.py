@@ -66,3 +66,19 @@ def table() -> str:
 def unique(prefix: str = "id") -> str:
     """A value unique to this call, for ids on the shared remote database."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran on each backend, so a run shows the remote tests ran."""
+    counts: dict[str, dict[str, int]] = {b: {} for b in BACKENDS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for backend in BACKENDS:
+                if f"[{backend}" in nodeid or f"-{backend}]" in nodeid or f"-{backend}-" in nodeid:
+                    counts[backend][outcome] = counts[backend].get(outcome, 0) + 1
+    parts = [
+        f"{backend}: " + (", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "none")
+        for backend, c in counts.items()
+    ]
+    terminalreporter.write_line("backends: " + "; ".join(parts))
