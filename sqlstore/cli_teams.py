@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -113,7 +114,9 @@ async def _list(store: Store, args: argparse.Namespace) -> int:
     r = await store.teams.get("team", {"user_id": _user(args)}, limit=args.limit)
     for team in r.data:
         assert isinstance(team, Team)
-        print(f"{team.id}  {team.updated_at}  v{team.version}  {team.name or ''}")
+        stamp = team.updated_at or 0
+        updated = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{team.id}  {updated}  v{team.version}  {team.name or ''}")
     print(r.message, file=sys.stderr)
     return 0
 
