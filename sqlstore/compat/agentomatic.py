@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentomatic.storage import BaseStore
 
-from ..domains.common import MAX_LIMIT, dumps, loads, new_id, now_ms
+from ..domains.common import MAX_LIMIT, dumps, loads, new_id, newest_first_page, now_ms
 from ..domains.threads import (
     Thread,
     select_messages_page,
@@ -221,15 +221,18 @@ def _filtered(
     table: str, columns: str, filters: dict[str, Any], limit: int | None, offset: int = 0
 ) -> tuple[str, list[Any]]:
     """SELECT (or count when ``limit`` is None) newest first; names are fixed by callers."""
-    where = [f"{name} = ?" for name, value in filters.items() if value is not None]
-    args: list[Any] = [value for value in filters.values() if value is not None]
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
     if limit is None:
+        where = [f"{name} = ?" for name, value in filters.items() if value is not None]
+        args: list[Any] = [value for value in filters.values() if value is not None]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
         return f"SELECT count(*) FROM {table}{clause}", args
-    args.extend((limit, offset))
-    return (
-        f"SELECT {columns} FROM {table}{clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        args,
+    return newest_first_page(
+        f"SELECT {columns} FROM {table}",
+        "created_at",
+        list(filters.items()),
+        None,
+        limit,
+        offset=offset,
     )
 
 

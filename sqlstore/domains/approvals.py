@@ -17,6 +17,7 @@ from .common import (
     keyset_cursor,
     loads,
     new_id,
+    newest_first_page,
     now_ms,
     optional_id,
     require_dict,
@@ -159,20 +160,15 @@ class Approvals:
         )
         limit = require_limit(limit)
         cursor = keyset_cursor(before, Approval, "created_at")
-        where = ["expires_at > ?"]
-        args: list[Any] = [now_ms()]
-        for column, value in filters:  # column names come from this fixed tuple only
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if cursor is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            args.extend((cursor[0], cursor[0], cursor[1]))
-        sql = (
-            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql, args = newest_first_page(
+            f"SELECT {APPROVAL_COLUMNS} FROM approvals",
+            "created_at",
+            filters,
+            cursor,
+            limit,
+            where=["expires_at > ?"],  # an expired approval is never listed
+            args=[now_ms()],
         )
-        args.append(limit)
         bound: Args = args
         return [approval_from_row(r) for r in (await self._store.execute(sql, bound)).values]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -117,3 +118,40 @@ def keyset_cursor(before: Any, item_type: type, time_field: str) -> tuple[int, s
     ):
         return before[0], before[1]
     raise ValidationError(f"before must be a {item_type.__name__} or a ({time_field}, id) tuple")
+
+
+def newest_first_page(
+    select: str,
+    time_column: str,
+    filters: Sequence[tuple[str, Any]],
+    cursor: tuple[int, str] | None,
+    limit: int,
+    *,
+    where: Sequence[str] = (),
+    args: Sequence[Any] = (),
+    offset: int = 0,
+) -> tuple[str, list[Any]]:
+    """A bounded page newest first: ``select`` (a fixed ``SELECT ... FROM table``) with the
+    fixed ``where`` conditions, ``column = ?`` for each filter whose value is not None,
+    the keyset ``cursor`` on ``(time_column, id)``, ordered by both descending.
+
+    Column names come from the callers' fixed code only, never from their callers.
+    """
+    conditions = list(where)
+    bound = list(args)
+    for column, value in filters:
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            bound.append(value)
+    if cursor is not None:
+        conditions.append(f"({time_column} < ? OR ({time_column} = ? AND id < ?))")
+        bound.extend((cursor[0], cursor[0], cursor[1]))
+    sql = select
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += f" ORDER BY {time_column} DESC, id DESC LIMIT ?"
+    bound.append(limit)
+    if offset:
+        sql += " OFFSET ?"
+        bound.append(offset)
+    return sql, bound

@@ -16,6 +16,7 @@ from .common import (
     keyset_cursor,
     loads,
     new_id,
+    newest_first_page,
     now_ms,
     optional_id,
     require_dict,
@@ -168,19 +169,8 @@ class FeedbackStore:
         )
         limit = require_limit(limit)
         cursor = keyset_cursor(before, Feedback, "created_at")
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in filters:  # column names come from this fixed tuple only
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if cursor is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            args.extend((cursor[0], cursor[0], cursor[1]))
-        sql = f"SELECT {FEEDBACK_COLUMNS} FROM feedback"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        args.append(limit)
+        sql, args = newest_first_page(
+            f"SELECT {FEEDBACK_COLUMNS} FROM feedback", "created_at", filters, cursor, limit
+        )
         bound: Args = args
         return [feedback_from_row(r) for r in (await self._store.execute(sql, bound)).values]

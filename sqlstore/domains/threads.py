@@ -22,6 +22,7 @@ from .common import (
     keyset_cursor,
     loads,
     new_id,
+    newest_first_page,
     now_ms,
     optional_id,
     require_dict,
@@ -179,25 +180,14 @@ def select_threads(
     Pages with ``before`` (keyset). ``offset`` exists only for adapters whose framework
     pages by offset (Agentomatic); native callers use ``before``.
     """
-    where: list[str] = []
-    args: list[Any] = []
-    if user_id is not None:
-        where.append("user_id = ?")
-        args.append(user_id)
-    if agent_id is not None:
-        where.append("agent_id = ?")
-        args.append(agent_id)
-    if before is not None:
-        where.append("(updated_at < ? OR (updated_at = ? AND id < ?))")
-        args.extend((before[0], before[0], before[1]))
-    sql = f"SELECT {THREAD_COLUMNS} FROM threads"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
-    args.append(limit)
-    if offset:
-        sql += " OFFSET ?"
-        args.append(offset)
+    sql, args = newest_first_page(
+        f"SELECT {THREAD_COLUMNS} FROM threads",
+        "updated_at",
+        (("user_id", user_id), ("agent_id", agent_id)),
+        before,
+        limit,
+        offset=offset,
+    )
     bound: Args = args
     return sql, bound
 
