@@ -241,24 +241,6 @@ def update_thread_counters(thread_id: str, now: int) -> Statement:
     )
 
 
-def trim_messages(thread_id: str, keep: int) -> list[Statement]:
-    """Delete all but the newest ``keep`` messages of a thread and fix its count."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError(f"the number of messages to keep must be >= 1, not {keep!r}")
-    return [
-        (
-            """DELETE FROM messages WHERE thread_id = ?1 AND seq < (
-                SELECT seq FROM messages WHERE thread_id = ?1
-                ORDER BY seq DESC LIMIT 1 OFFSET ?2)""",
-            (thread_id, keep - 1),
-        ),
-        (
-            "UPDATE threads SET message_count = MIN(message_count, ?2) WHERE id = ?1",
-            (thread_id, keep),
-        ),
-    ]
-
-
 def select_newest(thread_id: str, limit: int, before_seq: int | None = None) -> Statement:
     """The newest ``limit`` messages (older than ``before_seq`` when given), oldest first."""
     return (

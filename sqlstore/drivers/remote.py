@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -206,12 +205,6 @@ class RemoteClient:
         """Exponential backoff with full jitter, capped."""
         ceiling = min(self.retry_max_delay, self.retry_backoff * (2.0**attempt))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-    async def ping(self) -> float:
-        """Round-trip time of a trivial statement, in seconds."""
-        start = time.perf_counter()
-        await self.execute("SELECT 1")
-        return time.perf_counter() - start
 
 
 def _is_transport_error(exc: Exception) -> bool:
