@@ -42,7 +42,7 @@ async def test_event_loop_keeps_running_during_a_large_batch(tmp_path: Path) -> 
     assert during > 100
 
 
-async def test_sqlite_runs_on_the_worker_thread_only(tmp_path: Path) -> None:
+async def test_run_in_worker_runs_on_the_worker_thread(tmp_path: Path) -> None:
     client = await sqlstore.connect(f"file:{tmp_path / 't.db'}")
     assert isinstance(client, LocalClient)
     seen: list[int] = []
@@ -68,6 +68,9 @@ async def test_bad_local_options(tmp_path: Path) -> None:
         await sqlstore.connect(f"file:{tmp_path / 'x.db'}", durability="sometimes")
     with pytest.raises(ConfigurationError):
         await sqlstore.connect(f"file:{tmp_path / 'missing-dir' / 'x.db'}")
+    for budget in (-1, 2, "fast", True):
+        with pytest.raises(ConfigurationError):
+            await sqlstore.connect(f"file:{tmp_path / 'x.db'}", inline_budget=budget)
 
 
 @pytest.mark.parametrize("url", [":memory:", "file::memory:"])

@@ -47,15 +47,15 @@ def backend_of(url: Any) -> str:
 async def connect(url: Any, *, auth_token: str | None = None, **options: Any) -> Client:
     """Open a client for ``url`` (see ACCEPTED) and return it, ready to use.
 
-    Options go to the driver: ``busy_timeout`` and ``durability`` for local files;
-    ``timeout``, ``connect_timeout``, ``retries``, ``retry_backoff``, ``retry_max_delay``
-    and ``max_connections`` for remote URLs.
+    Options go to the driver: ``busy_timeout``, ``durability`` and ``inline_budget`` for
+    local files; ``timeout``, ``connect_timeout``, ``retries``, ``retry_backoff``,
+    ``retry_max_delay`` and ``max_connections`` for remote URLs.
     """
     backend = backend_of(url)
     if backend == "local":
         from .local import LocalClient, parse_local_url
 
-        _only(options, {"busy_timeout", "durability"}, backend)
+        _only(options, {"busy_timeout", "durability", "inline_budget"}, backend)
         return await LocalClient(parse_local_url(url), **options).open()
     if backend == "remote":
         from .remote import RemoteClient

@@ -1,10 +1,22 @@
-"""Local driver: one long-lived sqlite3 connection on its own worker thread.
+"""Local driver: one long-lived sqlite3 connection, used on the event loop when that is
+quick and safe, and otherwise on its own worker thread.
 
-The event loop thread never runs SQLite. Every call is one hop to the worker: a whole
-batch runs there under ``BEGIN IMMEDIATE`` in that one hop. Single ``execute`` calls that
-arrive while the worker is busy are committed together (group commit): each keeps its own
-savepoint, so one failing statement rolls back only itself, and every caller is answered
-only after the shared COMMIT.
+Inline path. A call runs on the calling (event loop) thread when the worker is idle, the
+database is in ``durability="normal"`` and the call is not known to run long. It never
+waits there: the connection's busy timeout is 0 outside worker jobs, so a lock held by
+another connection or process fails at once and the call goes to the worker instead; a
+progress handler stops the call once it has used ``inline_budget`` seconds of SQLite time,
+rolls it back and hands it to the worker too (and that SQL goes to the worker from then
+on). Commits there never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints,
+which do, run on the worker. After ``inline_budget`` of inline work a call yields to the
+event loop once, so a loop of awaited calls does not starve other tasks.
+
+Worker path. Everything else is one hop to the worker thread, which holds the connection
+for the whole job with the full ``busy_timeout``: a batch runs there under
+``BEGIN IMMEDIATE`` in that one hop, and single ``execute`` calls that arrive while the
+worker is busy are committed together (group commit): each keeps its own savepoint, so
+one failing statement rolls back only itself, and every caller is answered only after the
+shared COMMIT.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -37,11 +50,28 @@ from .base import (
 
 Durability = Literal["normal", "full"]
 
+DEFAULT_INLINE_BUDGET = 0.002
+"""Seconds of SQLite work one call may do on the event loop before it moves to the worker."""
+
 _GROUP_LIMIT = 256
 """The most single statements one group commit takes."""
 
 _SOLO_WORDS = frozenset({"PRAGMA", "VACUUM", "ATTACH", "DETACH", "REINDEX", "ANALYZE"})
-"""Statements that must not run inside a transaction, so never join a group commit."""
+"""Statements that must not run inside a transaction, so never join a group commit (and
+never run inline: some of them can take long)."""
+
+_PROGRESS_STEPS = 1000
+"""SQLite VM instructions between two looks at the inline deadline."""
+
+_CHECKPOINT_EVERY = 200
+"""Write commits between two WAL checkpoints (which run on the worker)."""
+
+_SLOW_LIMIT = 1024
+"""The most statement lists remembered as too slow to run inline."""
+
+_HAND_OVER = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_INTERRUPT")
+"""Inline failures (error-name prefixes) that mean "let the worker do it", not "tell the
+caller": the database was locked, or the work ran past the budget."""
 
 
 class _Job:
@@ -50,8 +80,8 @@ class _Job:
     def __init__(
         self,
         kind: str,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop | None,
+        future: asyncio.Future[Any] | None,
         sql: Any = None,
         args: Any = None,
     ) -> None:
@@ -60,6 +90,9 @@ class _Job:
         self.future = future
         self.sql = sql
         self.args = args
+
+
+Outcome = tuple[Any, BaseException | None]
 
 
 def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -72,6 +105,8 @@ def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | Non
 
 
 def _answer(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
+    if job.loop is None or job.future is None:  # a job nobody waits for (a checkpoint)
+        return
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
         job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
 
@@ -88,6 +123,12 @@ def _translate(exc: BaseException, sql: str | None = None) -> SqlStoreError:
     return QueryError(str(exc), code=code, sql=sql)
 
 
+def _hand_over(exc: SqlStoreError) -> bool:
+    """Whether an inline failure should be retried on the worker (busy or interrupted)."""
+    code = getattr(exc, "code", None)
+    return isinstance(code, str) and code.startswith(_HAND_OVER)
+
+
 def _groupable(job: _Job) -> bool:
     return job.kind == "execute" and leading_keyword(job.sql) not in _SOLO_WORDS
 
@@ -100,7 +141,7 @@ def _rows(cursor: sqlite3.Cursor) -> Result:
 
 
 class LocalClient:
-    """A sqlite3 connection owned by one worker thread, driven from asyncio."""
+    """A sqlite3 connection driven from asyncio: inline when quick, else on a worker thread."""
 
     backend = "local"
 
@@ -110,18 +151,37 @@ class LocalClient:
         *,
         busy_timeout: float = 30.0,
         durability: Durability = "normal",
+        inline_budget: float = DEFAULT_INLINE_BUDGET,
     ) -> None:
         if durability not in ("normal", "full"):
             raise ConfigurationError(f"durability must be 'normal' or 'full', not {durability!r}")
         if busy_timeout < 0:
             raise ConfigurationError("busy_timeout must be >= 0 seconds")
+        if isinstance(inline_budget, bool) or not isinstance(inline_budget, int | float):
+            raise ConfigurationError("inline_budget must be a number of seconds")
+        if not 0 <= inline_budget <= 1:
+            raise ConfigurationError("inline_budget must be from 0 (never inline) to 1 second")
         self.database = database
         self.busy_timeout = busy_timeout
         self.durability: Durability = durability
+        self.inline_budget = float(inline_budget)
+        self._inline = durability == "normal" and inline_budget > 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # whoever uses the connection holds it
+        self._wal = False
+        self._submitted = 0  # jobs put on the queue (event loop side)
+        self._finished = 0  # jobs the worker has done (worker side)
+        self._writes = 0  # write commits since the last checkpoint
+        self._checkpointer: sqlite3.Connection | None = None  # the worker's, for checkpoints
+        self._slow: set[tuple[str, ...]] = set()
+        self._held = 0.0  # seconds of inline work since the last yield to the loop
+        self.inline_calls = 0
+        """How many calls ran on the event loop (the rest went to the worker)."""
+        self.worker_calls = 0
+        """How many calls went to the worker thread."""
 
     def __repr__(self) -> str:
         return f"LocalClient({self.database!r}, durability={self.durability!r})"
@@ -140,7 +200,8 @@ class LocalClient:
             await self._submit("open")
         except BaseException:
             self._closed = True
-            self._queue.put(_Job("close", asyncio.get_running_loop(), asyncio.Future()))
+            self._submitted += 1
+            self._queue.put(_Job("close", None, None))
             raise
         return self
 
@@ -152,6 +213,7 @@ class LocalClient:
         self._closed = True
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        self._submitted += 1
         self._queue.put(_Job("close", loop, done))
         await done
 
@@ -164,17 +226,30 @@ class LocalClient:
     # -- public calls -----------------------------------------------------------------
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement in its own transaction (possibly group-committed)."""
-        result: Result = await self._submit("execute", sql, normalize_execute(sql, args))
-        return result
+        """Run one statement in its own transaction (inline, or group-committed)."""
+        plain = normalize_execute(sql, args)
+        if self._may_inline((sql,)) and leading_keyword(sql) not in _SOLO_WORDS:
+            result: Result | None = self._inline_call(self._execute_one, (sql,), sql, plain)
+            if result is not None:
+                await self._share_loop()
+                return result
+        answer: Result = await self._submit("execute", sql, plain)
+        return answer
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run all statements in one ``BEGIN IMMEDIATE`` transaction, in one hop."""
+        """Run all statements in one ``BEGIN IMMEDIATE`` transaction, in one go."""
         checked = normalize_batch(statements)
         if not checked:
             return []
-        results: list[Result] = await self._submit("batch", checked)
-        return results
+        if self._inline:
+            key = tuple([s for s, _ in checked])
+            if self._may_inline(key):
+                results: list[Result] | None = self._inline_call(self._batch, key, checked)
+                if results is not None:
+                    await self._share_loop()
+                    return results
+        answer: list[Result] = await self._submit("batch", checked)
+        return answer
 
     async def run_in_worker(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` on the worker thread (for tools such as backups)."""
@@ -187,8 +262,65 @@ class LocalClient:
             raise UnavailableError("the client is not open; call open() or use connect()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._submitted += 1
+        if kind in ("execute", "batch"):
+            self.worker_calls += 1
         self._queue.put(_Job(kind, loop, future, sql, args))
         return future
+
+    # -- inline path (event loop thread) ---------------------------------------------
+
+    def _may_inline(self, key: tuple[str, ...]) -> bool:
+        return (
+            self._inline
+            and not self._closed
+            and self._conn is not None
+            and self._submitted == self._finished  # the worker has nothing queued
+            and key not in self._slow
+        )
+
+    def _inline_call(self, fn: Callable[..., Any], key: tuple[str, ...], *args: Any) -> Any:
+        """``fn(*args)`` on this thread, or None when the worker must do it instead
+        (connection in use, database locked, or the work ran past the budget: in every
+        such case nothing was written). Other errors are the caller's."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        conn = self._conn
+        try:
+            if conn is None:
+                return None
+            start = time.perf_counter()
+            deadline = start + self.inline_budget
+            conn.set_progress_handler(lambda: time.perf_counter() > deadline, _PROGRESS_STEPS)
+            changes = conn.total_changes
+            try:
+                value = fn(*args)
+            except SqlStoreError as exc:
+                if not _hand_over(exc):
+                    raise
+                if getattr(exc, "code", None) == "SQLITE_INTERRUPT":
+                    if len(self._slow) >= _SLOW_LIMIT:
+                        self._slow.clear()
+                    self._slow.add(key)
+                return None
+            finally:
+                conn.set_progress_handler(None, 0)
+                self._held += time.perf_counter() - start
+            if conn.total_changes != changes:
+                self._writes += 1
+            self.inline_calls += 1
+            if self._writes >= _CHECKPOINT_EVERY and self._wal:
+                self._writes = 0
+                self._queue.put(_Job("checkpoint", None, None))  # not counted: runs apart
+            return value
+        finally:
+            self._lock.release()
+
+    async def _share_loop(self) -> None:
+        """Yield to the event loop once ``inline_budget`` of inline work has piled up."""
+        if self._held >= self.inline_budget:
+            self._held = 0.0
+            await asyncio.sleep(0)
 
     # -- worker thread ----------------------------------------------------------------
 
@@ -197,29 +329,68 @@ class LocalClient:
         while True:
             job = carry if carry is not None else self._queue.get()
             carry = None
-            if not _groupable(job):
-                self._do(job)
-                if job.kind == "close":
-                    return
+            if job.kind == "checkpoint":
+                self._checkpoint()  # on its own connection: inline calls go on meanwhile
                 continue
             group = [job]
-            while len(group) < _GROUP_LIMIT:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if _groupable(nxt):
-                    group.append(nxt)
-                else:
-                    carry = nxt
-                    break
-            if len(group) == 1:
-                self._do(job)
-            else:
-                self._group_commit(group)
+            if _groupable(job):
+                while len(group) < _GROUP_LIMIT:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if _groupable(nxt):
+                        group.append(nxt)
+                    else:
+                        carry = nxt
+                        break
+            with self._lock:
+                self._wait_when_busy(True)
+                outcomes = [self._do(job)] if len(group) == 1 else self._group_commit(group)
+                self._wait_when_busy(False)
+                checkpoint = self._writes >= _CHECKPOINT_EVERY
+                if checkpoint:
+                    self._writes = 0
+            self._finished += len(group)
+            for member, (value, error) in zip(group, outcomes, strict=True):
+                _answer(member, value, error)
+            if job.kind == "close":
+                return
+            if checkpoint:
+                self._checkpoint()
 
-    def _do(self, job: _Job) -> None:
+    def _wait_when_busy(self, wait: bool) -> None:
+        """Worker jobs wait up to ``busy_timeout`` for a lock; inline calls never wait."""
+        if self._inline and self._conn is not None:
+            timeout = int(self.busy_timeout * 1000) if wait else 0
+            self._conn.execute(f"PRAGMA busy_timeout = {timeout}")
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database, in two steps. First on a second connection
+        of the worker's, without the lock, so inline calls go on meanwhile; then the frames
+        they added meanwhile, on the main connection under the lock (a short step), so the
+        checkpoint is complete and the next write starts the WAL over from its start
+        (SQLite restarts a WAL only when every frame was copied when that write began).
+        PASSIVE: neither step waits for, or blocks, other connections."""
+        if not self._wal or self._closed:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.database,
+                    uri=self.database.startswith("file:"),
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            # fetchall: a statement left open would hold a read lock.
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _do(self, job: _Job) -> Outcome:
         try:
+            changes = self._conn.total_changes if self._conn is not None else 0
             if job.kind == "execute":
                 value: Any = self._execute_one(job.sql, job.args)
             elif job.kind == "batch":
@@ -228,18 +399,20 @@ class LocalClient:
                 value = job.sql(self._connection())
             elif job.kind == "open":
                 self._open()
-                value = None
+                return None, None
             elif job.kind == "close":
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-                value = None
+                for conn in (self._conn, self._checkpointer):
+                    if conn is not None:
+                        conn.close()
+                self._conn = self._checkpointer = None
+                return None, None
             else:  # pragma: no cover - internal misuse
                 raise RuntimeError(f"unknown job {job.kind}")
+            if self._conn is not None and self._conn.total_changes != changes:
+                self._writes += 1
         except BaseException as exc:  # every failure goes back to the caller
-            _answer(job, error=_translate(exc, job.sql if isinstance(job.sql, str) else None))
-        else:
-            _answer(job, value)
+            return None, _translate(exc, job.sql if isinstance(job.sql, str) else None)
+        return value, None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -252,32 +425,50 @@ class LocalClient:
                 self.database,
                 uri=self.database.startswith("file:"),
                 isolation_level=None,
-                check_same_thread=True,
+                check_same_thread=False,  # used inline and by the worker, under self._lock
                 cached_statements=512,
             )
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open {self.database!r}: {exc}") from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-                conn.execute("PRAGMA journal_mode = WAL")
-            level = "FULL" if self.durability == "full" else "NORMAL"
-            conn.execute(f"PRAGMA synchronous = {level}")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise UnavailableError(f"cannot set up {self.database!r}: {exc}") from None
+        # Turning a fresh file into WAL takes an exclusive lock, and SQLite answers "locked"
+        # at once (without waiting) to one of two connections that both try: retry then.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                self._set_up(conn)
+                break
+            except sqlite3.Error as exc:
+                locked = str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+                if locked and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                conn.close()
+                raise UnavailableError(f"cannot set up {self.database!r}: {exc}") from None
         self._conn = conn
 
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """The connection's settings (each idempotent, so a retry is safe)."""
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+            self._wal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
+        if self._inline:
+            # Checkpoints fsync: they run on the worker, never inside an inline commit.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+
     def _execute_one(self, sql: str, args: PlainArgs) -> Result:
-        return _rows(self._connection().execute(sql, args))
+        try:
+            return _rows(self._connection().execute(sql, args))
+        except (sqlite3.Error, OverflowError) as exc:
+            raise _translate(exc, sql) from None
 
     def _batch(self, statements: list[tuple[str, PlainArgs]]) -> list[Result]:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
         results: list[Result] = []
-        sql = ""
+        sql = "BEGIN IMMEDIATE"
         try:
+            conn.execute(sql)
             i, n = 0, len(statements)
             while i < n:
                 sql, args = statements[i]
@@ -294,25 +485,25 @@ class LocalClient:
                 else:
                     results.append(_rows(cursor))
                     i += 1
-            conn.execute("COMMIT")
+            sql = "COMMIT"
+            conn.execute(sql)
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise _translate(exc, sql) from None
         return results
 
-    def _group_commit(self, group: list[_Job]) -> None:
+    def _group_commit(self, group: list[_Job]) -> list[Outcome]:
         """Run single statements from many callers in one transaction, one savepoint each.
 
-        Every caller is answered exactly once, after the shared COMMIT; whatever goes wrong
-        with the transaction itself fails the whole group and never stops the worker.
+        Every caller gets exactly one outcome, answered after the shared COMMIT; whatever
+        goes wrong with the transaction itself fails the whole group and never stops the
+        worker.
         """
         if self._conn is None:
-            for job in group:
-                self._do(job)
-            return
+            return [self._do(job) for job in group]
         conn = self._conn
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in group:
@@ -324,9 +515,7 @@ class LocalClient:
                 except BaseException as exc:
                     if not conn.in_transaction:
                         # SQLite abandoned the whole transaction: redo each statement alone.
-                        for member in group:
-                            self._do(member)
-                        return
+                        return [self._do(member) for member in group]
                     conn.execute("ROLLBACK TO sqlstore_group")
                     conn.execute("RELEASE sqlstore_group")
                     outcomes.append((None, _translate(exc, job.sql)))
@@ -335,11 +524,10 @@ class LocalClient:
             with contextlib.suppress(BaseException):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            for job in group:
-                _answer(job, error=_translate(exc))
-            return
-        for job, (value, error) in zip(group, outcomes, strict=True):
-            _answer(job, value, error)
+            error = _translate(exc)
+            return [(None, error) for _ in group]
+        self._writes += 1
+        return outcomes
 
 
 def parse_local_url(url: str) -> str:

@@ -1,0 +1,169 @@
+"""The local driver's inline path: short calls run on the event loop, and anything that
+would wait for a lock or run past the budget moves to the worker, with the loop free."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sqlstore
+from sqlstore.drivers.local import LocalClient
+
+# A query that takes far longer than the inline budget (local SQLite has recursive CTEs).
+SLOW = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)"
+    " SELECT count(*) FROM c"
+)
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[LocalClient]:
+    opened = await sqlstore.connect(f"file:{tmp_path / 'inline.db'}")
+    assert isinstance(opened, LocalClient)
+    await opened.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    yield opened
+    await opened.close()
+
+
+class Ticker:
+    """Counts how often the event loop gets to run another task."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
+async def test_short_calls_run_on_the_event_loop_thread(client: LocalClient) -> None:
+    inline, worker = client.inline_calls, client.worker_calls
+    await client.execute("INSERT INTO t (v) VALUES (?)", ("a",))
+    results = await client.batch(
+        [("INSERT INTO t (v) VALUES (?)", ("b",)), ("SELECT count(*) FROM t", ())]
+    )
+    assert results[1].scalar() == 2
+    assert client.inline_calls == inline + 2
+    assert client.worker_calls == worker
+
+
+async def test_a_long_query_moves_to_the_worker_and_the_loop_keeps_running(
+    client: LocalClient,
+) -> None:
+    inline, worker = client.inline_calls, client.worker_calls
+    async with Ticker() as ticker:
+        assert (await client.execute(SLOW, (3_000_000,))).scalar() == 3_000_000
+        during = ticker.ticks
+    assert client.worker_calls == worker + 1
+    assert client.inline_calls == inline
+    assert during > 100  # it ran on the worker after at most inline_budget on the loop
+    # The same SQL goes straight to the worker from now on: no second inline attempt.
+    assert (await client.execute(SLOW, (10,))).scalar() == 10
+    assert client.worker_calls == worker + 2
+
+
+async def test_an_interrupted_batch_writes_nothing_inline_then_everything_on_the_worker(
+    client: LocalClient,
+) -> None:
+    statements: list[tuple[str, tuple[object, ...]]] = [
+        ("INSERT INTO t (v) VALUES (?)", (f"row {i}",)) for i in range(3)
+    ]
+    statements.append((SLOW, (2_000_000,)))
+    results = await client.batch(statements)
+    assert results[-1].scalar() == 2_000_000
+    assert client.worker_calls >= 1
+    rows = await client.execute("SELECT v FROM t ORDER BY id")
+    assert [r[0] for r in rows.rows] == ["row 0", "row 1", "row 2"]  # once, not twice
+
+
+async def test_a_locked_database_makes_the_call_wait_on_the_worker(
+    client: LocalClient, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (v) VALUES ('other')")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    worker = client.worker_calls
+    async with Ticker() as ticker:
+        release.start()
+        await client.batch([("INSERT INTO t (v) VALUES (?)", ("mine",))])
+        during = ticker.ticks
+    release.join()
+    other.close()
+    assert client.worker_calls == worker + 1
+    assert during > 100  # the wait for the lock happened off the event loop
+    rows = await client.execute("SELECT v FROM t ORDER BY id")
+    assert [r[0] for r in rows.rows] == ["other", "mine"]
+    # The lock is gone: the next call runs inline again.
+    inline = client.inline_calls
+    await client.execute("SELECT count(*) FROM t")
+    assert client.inline_calls == inline + 1
+
+
+async def test_a_loop_of_inline_calls_lets_other_tasks_run(client: LocalClient) -> None:
+    async with Ticker() as ticker:
+        start = client.inline_calls
+        for i in range(3000):
+            await client.execute("INSERT INTO t (v) VALUES (?)", (str(i),))
+        during = ticker.ticks
+    # All but the few that came while a WAL checkpoint held the connection.
+    assert client.inline_calls - start > 2900
+    assert during > 0
+
+
+async def test_errors_inline_are_the_callers_and_roll_back(client: LocalClient) -> None:
+    await client.execute("INSERT INTO t (id, v) VALUES (1, 'a')")
+    inline = client.inline_calls
+    with pytest.raises(sqlstore.QueryError) as caught:
+        await client.batch(
+            [
+                ("INSERT INTO t (id, v) VALUES (2, 'b')", ()),
+                ("INSERT INTO t (id, v) VALUES (1, 'again')", ()),
+            ]
+        )
+    assert caught.value.code == "SQLITE_CONSTRAINT_PRIMARYKEY"
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
+    assert client.inline_calls == inline + 1  # the failed batch ran (and failed) inline
+
+
+async def test_wal_is_checkpointed_while_writes_run_inline(
+    client: LocalClient, tmp_path: Path
+) -> None:
+    payload = "x" * 3000
+    for i in range(3000):
+        await client.execute("INSERT INTO t (v) VALUES (?)", (f"{i}{payload}",))
+    await client.execute("PRAGMA user_version")  # a worker job: the queue has drained
+    wal = tmp_path / "inline.db-wal"
+    # 3,000 commits of a ~3 KB row leave a WAL of 37 MB with no checkpoints.
+    assert wal.stat().st_size < 16 * 1024 * 1024
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 3000
+
+
+@pytest.mark.parametrize("options", [{"durability": "full"}, {"inline_budget": 0}])
+async def test_inline_can_be_off(tmp_path: Path, options: dict[str, Any]) -> None:
+    client = await sqlstore.connect(f"file:{tmp_path / 'off.db'}", **options)
+    assert isinstance(client, LocalClient)
+    await client.execute("CREATE TABLE t (v)")
+    await client.batch([("INSERT INTO t VALUES (1)", ())])
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
+    assert client.inline_calls == 0 and client.worker_calls == 3
+    await client.close()
