@@ -137,6 +137,29 @@ async def test_same_ids_saved_twice_are_stored_once(store: sqlstore.Store) -> No
     assert [m.seq for m in await store.conversations.newest(*k)] == [1, 2, 3]
 
 
+async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -> None:
+    """One message has an INSERT of its own (it returns only the seq): the reported message
+    equals the stored row, and a retried id stores nothing, in this or another conversation."""
+    k, other = key(), key()
+    mid = new_id()
+    first = await store.conversations.save(
+        *k, msg("user", "q", id=mid, metadata={"m": [1]}, run_id=None), max_history=5
+    )
+    (stored,) = await store.conversations.newest(*k)
+    assert first.inserted == [stored] and stored.id == mid and stored.seq == 1
+    assert stored.thread_id == first.thread_id and stored.metadata == {"m": [1]}
+    assert first.skipped == 0 and first.message_count == 1
+    again = await store.conversations.save(*k, msg("user", "q", id=mid), max_history=5)
+    assert again.inserted == [] and again.skipped == 1 and again.message_count == 1
+    elsewhere = await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
+    assert elsewhere.inserted == [] and elsewhere.skipped == 1
+    assert elsewhere.message_count == 0 and elsewhere.messages == []
+    assert elsewhere.thread_id != first.thread_id
+    second = await store.conversations.save(*k, NewMessage(role="assistant", content="a"))
+    assert [m.seq for m in second.inserted] == [2] and second.message_count == 2
+    assert second.inserted == (await store.conversations.newest(*k, 1))
+
+
 async def test_trimming_keeps_exactly_the_newest_n(store: sqlstore.Store) -> None:
     k = key()
     for i in range(10):

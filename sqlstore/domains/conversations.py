@@ -7,8 +7,11 @@ transaction locally, one HTTP request remotely):
 1. ``INSERT INTO threads ... ON CONFLICT DO NOTHING``: the conversation row exists from the
    first save on; its id is made client-side, and every later statement finds the thread
    by its key inside SQL, so nothing is read into Python first.
-2. one ``INSERT ... SELECT ... FROM (VALUES ...)`` per 100 messages (bound values, see
-   ``messages.values_table``): ``seq`` continues from
+2. the messages: one message (the common save) goes in with a statement of its own (no
+   table of numbered VALUES rows, no window function; it returns only the ``seq`` it got,
+   the caller has the rest), more with one
+   ``INSERT ... SELECT ... FROM (VALUES ...)`` per 100 messages (bound values, see
+   ``messages.values_table``). Either way ``seq`` continues from
    the thread's highest (an index lookup), ids already stored are skipped (a retried save
    stores nothing twice), and with ``skip_same_role`` a first message whose role equals
    the last stored message's role is filtered out in the same statement.
@@ -131,21 +134,78 @@ def drop_repeated_roles(rows: Sequence[MessageRow]) -> list[MessageRow]:
     return [row for i, row in enumerate(rows) if i == 0 or row[1] != rows[i - 1][1]]
 
 
+_UPSERT_THREAD = """INSERT INTO threads
+    (id, user_id, session_id, agent_id, root_id, created_at, updated_at)
+    VALUES (?4, ?1, ?2, ?3, ?4, ?5, ?5)
+    ON CONFLICT DO NOTHING"""
+
+
 def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArgs:
     """Create the conversation's thread row unless one exists for the key."""
-    return (
-        """INSERT INTO threads (id, user_id, session_id, agent_id, root_id, created_at, updated_at)
-        VALUES (?4, ?1, ?2, ?3, ?4, ?5, ?5)
-        ON CONFLICT DO NOTHING""",
-        (*key, thread_id, now),
-    )
+    return (_UPSERT_THREAD, (*key, thread_id, now))
+
+
+# One message: no VALUES table and no window function (its seq is simply the highest + 1),
+# no NOT EXISTS (for one row, ON CONFLICT (id) DO NOTHING is the whole idempotency rule),
+# and RETURNING only the seq: the caller has every other column already (RETURNING the
+# content would copy it twice more). ?10 is 1 for skip_same_role.
+_INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+    SELECT ?4, t.id,
+           COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0) + 1,
+           ?5, ?6, ?7, ?8, ?9
+    FROM threads AS t
+    WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id = ?3
+      AND (?10 = 0 OR (SELECT role FROM messages WHERE thread_id = t.id
+                       ORDER BY seq DESC LIMIT 1) IS NOT ?5)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING seq"""
+
+
+# Without skip_same_role nothing filters the row, so it goes in as one VALUES row with scalar
+# subqueries (the thread row exists: the upsert before it in the batch made it). An INSERT
+# ... SELECT that reads messages itself first copies its result into a temporary table,
+# about 2 us of the 10 the statement above costs.
+_INSERT_ONE_VALUES = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+    VALUES (?4, {_THREAD},
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {_THREAD}),
+            ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING seq"""
+
+
+def insert_conversation_message(
+    key: tuple[str, str, str], row: MessageRow, *, skip_same_role: bool
+) -> SqlArgs:
+    """The INSERT of one message row (see messages.encode_messages): ``seq`` is the
+    thread's highest + 1; an id already stored is skipped; with ``skip_same_role`` the
+    message is skipped when its role equals the role of the conversation's last message.
+    Returns ``seq`` when it inserted the row, no row otherwise."""
+    if skip_same_role:
+        return (_INSERT_ONE, (*key, *row, 1))
+    return (_INSERT_ONE_VALUES, (*key, *row))
+
+
+_INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+    SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
+           n.content, n.metadata, n.run_id, n.created_at
+    FROM (SELECT {VALUE_COLUMNS} FROM {{values}}) AS n,
+         (SELECT id,
+                 (SELECT COALESCE(MAX(seq), 0) FROM messages
+                  WHERE thread_id = threads.id) AS top,
+                 (SELECT role FROM messages WHERE thread_id = threads.id
+                  ORDER BY seq DESC LIMIT 1) AS last_role
+          FROM threads WHERE user_id = ? AND session_id = ? AND agent_id = ?) AS t
+    WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
+      AND (? = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING {MESSAGE_COLUMNS}"""
 
 
 def insert_conversation_messages(
     key: tuple[str, str, str], rows: Sequence[MessageRow], *, skip_same_role: bool
 ) -> list[SqlArgs]:
     """INSERTs of every message row (see messages.encode_messages), one per
-    VALUES_ROWS rows, all for the same batch.
+    VALUES_ROWS rows, all for the same batch (one message: see insert_conversation_message).
 
     ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
     actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
@@ -157,68 +217,57 @@ def insert_conversation_messages(
         values, args = values_table(part, start)
         statements.append(
             (
-                f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-                SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
-                       n.content, n.metadata, n.run_id, n.created_at
-                FROM (SELECT {VALUE_COLUMNS} FROM {values}) AS n,
-                     (SELECT id,
-                             (SELECT COALESCE(MAX(seq), 0) FROM messages
-                              WHERE thread_id = threads.id) AS top,
-                             (SELECT role FROM messages WHERE thread_id = threads.id
-                              ORDER BY seq DESC LIMIT 1) AS last_role
-                      FROM threads WHERE user_id = ? AND session_id = ? AND agent_id = ?) AS t
-                WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
-                  AND (? = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
-                ON CONFLICT (id) DO NOTHING
-                RETURNING {MESSAGE_COLUMNS}""",
+                _INSERT_MANY.format(values=values),
                 (*args, *key, 1 if skip_same_role else 0),
             )
         )
     return statements
 
 
+_UPDATE_COUNTERS = """UPDATE threads SET
+    message_count = MIN(?5, message_count + (
+        SELECT count(*) FROM messages
+        WHERE thread_id = threads.id AND seq > threads.last_seq)),
+    last_seq = COALESCE(
+        (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
+    updated_at = MAX(updated_at, ?4)
+    WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3
+    RETURNING id, message_count"""
+
+
 def update_counters(key: tuple[str, str, str], now: int, keep: int | None) -> SqlArgs:
     """Count the new messages (those above ``last_seq``) into the thread's counters, capped
     at ``keep`` when the save trims; RETURNING ``id, message_count``."""
-    return (
-        """UPDATE threads SET
-            message_count = MIN(?5, message_count + (
-                SELECT count(*) FROM messages
-                WHERE thread_id = threads.id AND seq > threads.last_seq)),
-            last_seq = COALESCE(
-                (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
-            updated_at = MAX(updated_at, ?4)
-        WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3
-        RETURNING id, message_count""",
-        (*key, now, keep if keep is not None else _FAR_FUTURE),
-    )
+    return (_UPDATE_COUNTERS, (*key, now, keep if keep is not None else _FAR_FUTURE))
+
+
+_TRIM = f"""DELETE FROM messages WHERE thread_id = {_THREAD} AND seq < (
+    SELECT seq FROM messages WHERE thread_id = {_THREAD}
+    ORDER BY seq DESC LIMIT 1 OFFSET ?4)"""
 
 
 def trim_conversation(key: tuple[str, str, str], keep: int) -> SqlArgs:
     """Delete all but the newest ``keep`` messages of the conversation.
 
     The cut-off is the ``keep``-th newest ``seq`` (an index walk of ``keep`` entries);
-    only the rows below it are visited and deleted.
+    only the rows below it are visited and deleted. (``last_seq - keep`` would save that
+    walk, about 1.5 us, but keeps fewer than ``keep`` if the newest messages have a gap,
+    e.g. after a run's messages were deleted with it.)
     """
-    return (
-        f"""DELETE FROM messages WHERE thread_id = {_THREAD} AND seq < (
-            SELECT seq FROM messages WHERE thread_id = {_THREAD}
-            ORDER BY seq DESC LIMIT 1 OFFSET ?4)""",
-        (*key, keep - 1),
-    )
+    return (_TRIM, (*key, keep - 1))
+
+
+_NEWEST = f"""SELECT * FROM (
+    SELECT {MESSAGE_COLUMNS} FROM messages
+    WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5
+    ) ORDER BY seq"""
 
 
 def select_conversation_newest(
     key: tuple[str, str, str], limit: int, before_seq: int | None = None
 ) -> SqlArgs:
     """The conversation's newest ``limit`` messages below ``before_seq``, oldest first."""
-    return (
-        f"""SELECT * FROM (
-            SELECT {MESSAGE_COLUMNS} FROM messages
-            WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5
-        ) ORDER BY seq""",
-        (*key, before_seq if before_seq is not None else _FAR_FUTURE, limit),
-    )
+    return (_NEWEST, (*key, before_seq if before_seq is not None else _FAR_FUTURE, limit))
 
 
 def save_statements(
@@ -232,10 +281,15 @@ def save_statements(
     history: int,
 ) -> list[SqlArgs]:
     """The statements of one save, in the order they run in its batch: the thread upsert,
-    the inserts (one per VALUES_ROWS messages), the counters, then trimming and reading."""
+    the inserts (one for a single message, else one per VALUES_ROWS messages), the
+    counters, then trimming and reading."""
     statements = [
         upsert_thread(key, thread_id, now),
-        *insert_conversation_messages(key, rows, skip_same_role=skip_same_role),
+        *(
+            [insert_conversation_message(key, rows[0], skip_same_role=skip_same_role)]
+            if len(rows) == 1
+            else insert_conversation_messages(key, rows, skip_same_role=skip_same_role)
+        ),
         update_counters(key, now, max_history),
     ]
     if max_history is not None:
@@ -342,12 +396,20 @@ class Conversations:
         )
         results = await self._store.batch(statements)
         inserts = len(chunks(encoded))
-        stored = inserted(results, 1, inserts)
         counters = results[1 + inserts].first()
         assert counters is not None  # the thread row exists: the batch created it
+        thread_id = str(counters[0])
+        if len(encoded) == 1:  # the one-message INSERT returned only the seq it got
+            mid, role, content, metadata, run_id, created = encoded[0]
+            stored = [
+                message_from_row((mid, thread_id, r[0], role, content, metadata, run_id, created))
+                for r in results[1].values
+            ]
+        else:
+            stored = inserted(results, 1, inserts)
         history_rows = results[-1].values if wanted else ()
         return SaveResult(
-            thread_id=str(counters[0]),
+            thread_id=thread_id,
             inserted=stored,
             messages=[message_from_row(r) for r in history_rows],
             message_count=int(counters[1] or 0),
