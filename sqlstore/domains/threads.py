@@ -34,8 +34,10 @@ from .messages import (
     Message,
     NewMessage,
     encode_messages,
+    insert_message,
     insert_messages,
     inserted,
+    inserted_one,
     message_from_row,
     select_newest,
     select_oldest,
@@ -319,14 +321,16 @@ class Threads:
         """
         tid = require_id("thread_id", thread_id)
         now = now_ms()
-        inserts = insert_messages(tid, encode_messages(messages, now))
+        rows = encode_messages(messages, now)
+        one = len(rows) == 1
+        inserts = [insert_message(tid, rows[0])] if one else insert_messages(tid, rows)
         try:
             results = await self._store.batch([*inserts, update_thread_counters(tid, now)])
         except QueryError as exc:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return inserted(results, 0, len(inserts))
+        return inserted_one(results[0], tid, rows[0]) if one else inserted(results, 0, len(inserts))
 
     async def add_message(
         self,
