@@ -43,6 +43,7 @@ from .messages import (
     encode_messages,
     inserted,
     message_from_row,
+    oldest_first,
     values_table,
 )
 
@@ -257,16 +258,15 @@ def trim_conversation(key: tuple[str, str, str], keep: int) -> SqlArgs:
     return (_TRIM, (*key, keep - 1))
 
 
-_NEWEST = f"""SELECT * FROM (
-    SELECT {MESSAGE_COLUMNS} FROM messages
-    WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5
-    ) ORDER BY seq"""
+_NEWEST = f"""SELECT {MESSAGE_COLUMNS} FROM messages
+    WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5"""
 
 
 def select_conversation_newest(
     key: tuple[str, str, str], limit: int, before_seq: int | None = None
 ) -> SqlArgs:
-    """The conversation's newest ``limit`` messages below ``before_seq``, oldest first."""
+    """The conversation's newest ``limit`` messages below ``before_seq``, NEWEST first
+    (decode with ``messages.oldest_first``; see ``messages.select_newest`` for why)."""
     return (_NEWEST, (*key, before_seq if before_seq is not None else _FAR_FUTURE, limit))
 
 
@@ -411,7 +411,7 @@ class Conversations:
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,
-            messages=[message_from_row(r) for r in history_rows],
+            messages=oldest_first(history_rows),
             message_count=int(counters[1] or 0),
             skipped=len(messages) - len(stored),
         )
@@ -434,7 +434,7 @@ class Conversations:
         ):
             raise ValidationError(f"before_seq must be an integer, not {before_seq!r}")
         result = await self._store.execute(*select_conversation_newest(key, limit, before_seq))
-        return [message_from_row(r) for r in result.values]
+        return oldest_first(result.values)
 
     async def session(
         self,

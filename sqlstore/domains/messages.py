@@ -267,15 +267,20 @@ def update_thread_counters(thread_id: str, now: int) -> Statement:
     )
 
 
+_NEWEST = f"""SELECT {MESSAGE_COLUMNS} FROM messages
+    WHERE thread_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"""
+
+
 def select_newest(thread_id: str, limit: int, before_seq: int | None = None) -> Statement:
-    """The newest ``limit`` messages (older than ``before_seq`` when given), oldest first."""
-    return (
-        f"""SELECT * FROM (
-            SELECT {MESSAGE_COLUMNS} FROM messages
-            WHERE thread_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3
-        ) ORDER BY seq""",
-        (thread_id, before_seq if before_seq is not None else 2**62, limit),
-    )
+    """The newest ``limit`` messages (older than ``before_seq`` when given), NEWEST first:
+    decode them with ``oldest_first``. (Re-sorting them oldest first in SQL would copy
+    every row through a temporary b-tree: a third of the read's time for 100 messages.)"""
+    return (_NEWEST, (thread_id, before_seq if before_seq is not None else 2**62, limit))
+
+
+def oldest_first(rows: Sequence[Sequence[Any]]) -> list[Message]:
+    """Messages from rows read newest first (see ``select_newest``), in chronological order."""
+    return [message_from_row(r) for r in reversed(rows)]
 
 
 def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:

@@ -39,6 +39,7 @@ from .messages import (
     inserted,
     inserted_one,
     message_from_row,
+    oldest_first,
     select_newest,
     select_oldest,
     update_thread_counters,
@@ -368,7 +369,7 @@ class Threads:
         tid = require_id("thread_id", thread_id)
         before = None if before_seq is None else require_time("before_seq", before_seq)
         statement = select_newest(tid, require_limit(limit), before)
-        return [message_from_row(r) for r in (await self._query(statement)).values]
+        return oldest_first((await self._query(statement)).values)
 
     async def fork(
         self,
