@@ -41,9 +41,10 @@ from .messages import (
     NewMessage,
     chunks,
     encode_messages,
-    inserted,
+    inserted_one,
     message_from_row,
     oldest_first,
+    stored_messages,
     values_table,
 )
 
@@ -199,7 +200,7 @@ _INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
       AND (? = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
     ON CONFLICT (id) DO NOTHING
-    RETURNING {MESSAGE_COLUMNS}"""
+    RETURNING id, seq"""
 
 
 def insert_conversation_messages(
@@ -211,7 +212,7 @@ def insert_conversation_messages(
     ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
     actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
     message is skipped when its role equals the role of the conversation's last message.
-    Each returns the rows it inserted (MESSAGE_COLUMNS).
+    Each returns ``id, seq`` of the rows it inserted (see ``messages.stored_messages``).
     """
     statements: list[SqlArgs] = []
     for start, part in chunks(rows):
@@ -400,13 +401,9 @@ class Conversations:
         assert counters is not None  # the thread row exists: the batch created it
         thread_id = str(counters[0])
         if len(encoded) == 1:  # the one-message INSERT returned only the seq it got
-            mid, role, content, metadata, run_id, created = encoded[0]
-            stored = [
-                message_from_row((mid, thread_id, r[0], role, content, metadata, run_id, created))
-                for r in results[1].values
-            ]
+            stored = inserted_one(results[1], thread_id, encoded[0])
         else:
-            stored = inserted(results, 1, inserts)
+            stored = stored_messages(results, 1, inserts, thread_id, encoded)
         history_rows = results[-1].values if wanted else ()
         return SaveResult(
             thread_id=thread_id,

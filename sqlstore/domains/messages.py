@@ -194,10 +194,10 @@ def _new_message(raw: Any, i: int) -> NewMessage:
 
 def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statement]:
     """INSERTs of the rows (see encode_messages), numbered in SQL: one statement per
-    VALUES_ROWS rows, all for the same batch.
+    VALUES_ROWS rows, all for the same batch (one message: see ``insert_message``).
 
     ``seq`` continues from the thread's highest; an id already stored is skipped. Each
-    statement returns the stored rows (MESSAGE_COLUMNS) of the messages it inserted.
+    statement returns ``id, seq`` of the messages it stored (see ``stored_messages``).
     """
     statements: list[Statement] = []
     for start, part in chunks(rows):
@@ -210,7 +210,7 @@ def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statemen
                 FROM (SELECT {VALUE_COLUMNS} FROM {values}) AS n
                 WHERE 1
                 ON CONFLICT (id) DO NOTHING
-                RETURNING {MESSAGE_COLUMNS}""",
+                RETURNING id, seq""",
                 [thread_id, thread_id, start, *args],
             )
         )
@@ -243,11 +243,17 @@ def inserted_one(result: Result, thread_id: str, row: MessageRow) -> list[Messag
     ]
 
 
-def inserted(results: Sequence[Result], first: int, count: int) -> list[Message]:
-    """The messages returned by ``count`` insert statements from ``results[first]`` on,
-    oldest first."""
+def stored_messages(
+    results: Sequence[Result], first: int, count: int, thread_id: str, rows: Sequence[MessageRow]
+) -> list[Message]:
+    """The messages that ``count`` INSERTs returning ``id, seq`` (from ``results[first]``
+    on) stored, oldest first, decoded from their encoded ``rows`` as a read would decode
+    them: RETURNING only the two columns spares copying every content back out."""
+    seqs = {r[0]: r[1] for result in results[first : first + count] for r in result.values}
     found = [
-        message_from_row(r) for result in results[first : first + count] for r in result.values
+        message_from_row((mid, thread_id, seqs[mid], role, content, metadata, run_id, created))
+        for mid, role, content, metadata, run_id, created in rows
+        if mid in seqs
     ]
     found.sort(key=lambda m: m.seq)
     return found

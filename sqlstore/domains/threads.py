@@ -36,12 +36,12 @@ from .messages import (
     encode_messages,
     insert_message,
     insert_messages,
-    inserted,
     inserted_one,
     message_from_row,
     oldest_first,
     select_newest,
     select_oldest,
+    stored_messages,
     update_thread_counters,
 )
 
@@ -331,7 +331,9 @@ class Threads:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return inserted_one(results[0], tid, rows[0]) if one else inserted(results, 0, len(inserts))
+        if one:
+            return inserted_one(results[0], tid, rows[0])
+        return stored_messages(results, 0, len(inserts), tid, rows)
 
     async def add_message(
         self,
