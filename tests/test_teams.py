@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,93 @@ async def test_session_upsert_leaves_a_plain_thread_alone(store: sqlstore.Store)
     row = (await store.execute("SELECT title, team_id FROM threads WHERE id = ?", (thread,))).rows
     assert tuple(row[0]) == ("plain", None)
     assert (await store.teams.get("session", {"id": thread})).data == []
+
+
+# -- a team's config is decoded when first read ------------------------------------------
+
+
+def undecoded(team: Team) -> bool:
+    """Whether a team read back still holds its config as JSON text only."""
+    return team._config_json is not None
+
+
+async def test_config_read_back_is_decoded_on_first_access(store: sqlstore.Store) -> None:
+    user = unique("user")
+    config = team_config("lazy")
+    config["config"]["extra"] = {"ratio": 2.5, "n": 5.0, "text": "é ✓", "none": None}
+    made = (await store.teams.upsert(Team(user_id=user, config=config))).data
+    assert not undecoded(made)  # the upsert hands back the caller's own dict
+    (team,) = (await store.teams.get("team", {"user_id": user})).data
+    assert undecoded(team)
+    assert team.id == made.id and team.config_hash == config_hash(config)
+    decoded = team.config
+    assert decoded == config and not undecoded(team)
+    assert team.config is decoded  # decoded once, then kept
+    decoded["label"] = "changed in memory"  # a mutation sticks, as on any dataclass
+    assert team.config["label"] == "changed in memory"
+
+
+async def test_a_team_read_back_equals_the_one_built_by_hand(store: sqlstore.Store) -> None:
+    user = unique("user")
+    config = team_config("equal")
+    made = (await store.teams.upsert(Team(user_id=user, config=config, created_at=5))).data
+    by_hand = Team(
+        id=made.id,
+        user_id=user,
+        name="equal",
+        config=team_config("equal"),
+        config_hash=config_hash(config),
+        version=1,
+        created_at=5,
+        updated_at=made.updated_at,
+    )
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    assert undecoded(read)
+    assert read == by_hand and by_hand == read and read == made
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    assert repr(read) == repr(by_hand)
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    assert dataclasses.asdict(read) == dataclasses.asdict(by_hand)
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    assert dataclasses.replace(read, name="x") == dataclasses.replace(by_hand, name="x")
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    assert read != dataclasses.replace(by_hand, config={**config, "label": "other"})
+    (read,) = (await store.teams.get("team", {"id": made.id})).data
+    read.config = {"replaced": True}  # setting it before any read drops the stored text
+    assert read.config == {"replaced": True} and not undecoded(read)
+
+
+async def test_a_team_whose_config_was_never_read_upserts_and_exports(
+    store: sqlstore.Store,
+) -> None:
+    user = unique("user")
+    config = team_config("untouched")
+    made = (await store.teams.upsert(Team(user_id=user, config=config))).data
+    (team,) = (await store.teams.get("team", {"id": made.id})).data
+    team.name = "renamed"
+    assert undecoded(team)
+    r = await store.teams.upsert(team)  # the whole team back, config never read by us
+    assert r.status and r.created is False
+    assert r.data.config == config and r.data.config_hash == made.config_hash
+    assert r.data.name == "renamed"
+
+    patched = (await store.teams.upsert(Team(id=made.id, version=3))).data
+    assert undecoded(patched)  # not given, so returned as stored and decoded on read
+    assert patched.config == config and patched.version == 3
+
+    other = unique("user")
+    (team,) = (await store.teams.get("team", {"id": made.id})).data
+    copied = await store.teams.upsert(dataclasses.replace(team, id=None, user_id=other))
+    assert copied.created and copied.data.config == config
+    assert copied.data.config_hash == made.config_hash
+
+    exported = await store.teams.export_team(made.id)
+    assert exported.status and orjson.loads(exported.data) == config
+    imported = await store.teams.import_team(exported.data, user, check_exists=True)
+    assert imported.created is False and imported.data.id == made.id
+    assert undecoded(imported.data) and imported.data.config == config
+    fresh = await store.teams.import_team(exported.data, unique("user"), check_exists=True)
+    assert fresh.created is True and fresh.data.config == config
 
 
 # -- get -----------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ always bound as parameters. Every check here runs before any I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..drivers import Row
 from ..errors import ValidationError
 from .common import loads
-from .team_models import Entity, Message, Run, Session, Team
+from .team_models import Entity, Message, Run, Session, Team, stored_teams
 
 MAX_IN_VALUES = 500
 """The most values one IN filter may list."""
@@ -132,7 +131,7 @@ _BY_MODEL: dict[type, Kind] = {k.model: k for k in KINDS.values()}
 _JSON_POSITIONS: dict[str, tuple[int, ...]] = {
     k.name: tuple(i for i, f in enumerate(k.columns) if f in k.json_fields) for k in KINDS.values()
 }
-for _kind in KINDS.values():  # decode() builds models positionally: keep the orders equal
+for _kind in KINDS.values():  # decode_rows() builds models positionally: keep orders equal
     assert tuple(_kind.columns) == tuple(f.name for f in fields(_kind.model)), _kind.name
 
 
@@ -149,12 +148,28 @@ def kind_of(kind: Any) -> Kind:
     raise ValidationError(f"unknown kind {kind!r}; allowed: {sorted(KINDS)} or their classes")
 
 
-def decode(kind: Kind, row: Row) -> Entity:
-    """The model of a row selected with ``kind.select_list`` (columns in field order)."""
-    values: list[Any] = list(row)
-    for i in _JSON_POSITIONS[kind.name]:
-        values[i] = loads(values[i])
-    return kind.model(*values)
+def decode_rows(kind: Kind, rows: Sequence[Sequence[Any]]) -> Sequence[Entity]:
+    """The models of rows selected with ``kind.select_list`` (columns in field order).
+
+    Teams keep their config as JSON text until ``.config`` is read (see ``Team``); the
+    JSON columns of the other kinds are small and decoded here.
+    """
+    if kind is TEAM:
+        return stored_teams(rows)
+    positions = _JSON_POSITIONS[kind.name]
+    model = kind.model
+    items: list[Entity] = []
+    for row in rows:
+        values = list(row)
+        for i in positions:
+            values[i] = loads(values[i])
+        items.append(model(*values))
+    return items
+
+
+def decode(kind: Kind, row: Sequence[Any]) -> Entity:
+    """The model of one row selected with ``kind.select_list``."""
+    return decode_rows(kind, (row,))[0]
 
 
 def _check_value(kind: Kind, field: str, value: Any) -> Any:

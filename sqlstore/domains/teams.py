@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..drivers import Statement
 from ..errors import QueryError, ValidationError
-from .common import dumps, new_id, now_ms, optional_id, require_dict, require_id, require_limit
+from .common import (
+    dumps,
+    loads,
+    new_id,
+    now_ms,
+    optional_id,
+    require_dict,
+    require_id,
+    require_limit,
+)
 from .common import require_time as _require_time
 from .messages import ROLES as MESSAGE_ROLES
 from .messages import NewMessage, encode_messages, insert_messages, update_thread_counters
@@ -38,7 +47,18 @@ from .team_models import (
     config_dict,
     config_hash,
 )
-from .team_query import MESSAGE, RUN, SESSION, TEAM, Kind, decode, delete_rows, kind_of, select_page
+from .team_query import (
+    MESSAGE,
+    RUN,
+    SESSION,
+    TEAM,
+    Kind,
+    decode,
+    decode_rows,
+    delete_rows,
+    kind_of,
+    select_page,
+)
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -66,7 +86,7 @@ def _json(value: Any, what: str) -> str | None:
     return None if value is None else dumps(value, what)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a microsecond per upsert
 class _Upsert:
     """The statements of one upsert: [exists check?] + writes; the row comes from ``at``."""
 
@@ -83,21 +103,23 @@ class _Upsert:
 _TEAM_RETURNING = TEAM.select_list.replace("config, config_hash", "{} AS config, config_hash")
 assert TEAM.select_list != _TEAM_RETURNING
 
+# Numbered parameters (a plain tuple binds with no per-key work in the driver):
+# ?1 id, ?2 user_id, ?3 name, ?4 the config's label, ?5 config, ?6 config hash, ?7 version,
+# ?8 created_at, ?9 updated_at, ?10 now.
 _TEAM_UPSERT = f"""INSERT INTO teams
     (id, user_id, name, config, config_hash, version, created_at, updated_at)
-SELECT :id, COALESCE(:user_id, ''), COALESCE(:name, :label), COALESCE(:config, '{{}}'),
-       COALESCE(:hash, ''), COALESCE(:version, 1), COALESCE(:created_at, :now),
-       COALESCE(:updated_at, :now)
-WHERE (:user_id IS NOT NULL AND :config IS NOT NULL)
-   OR EXISTS (SELECT 1 FROM teams WHERE id = :id)
+SELECT ?1, COALESCE(?2, ''), COALESCE(?3, ?4), COALESCE(?5, '{{}}'),
+       COALESCE(?6, ''), COALESCE(?7, 1), COALESCE(?8, ?10), COALESCE(?9, ?10)
+WHERE (?2 IS NOT NULL AND ?5 IS NOT NULL)
+   OR EXISTS (SELECT 1 FROM teams WHERE id = ?1)
 ON CONFLICT (id) DO UPDATE SET
-    user_id = COALESCE(:user_id, teams.user_id),
-    name = COALESCE(:name, teams.name),
-    config = COALESCE(:config, teams.config),
-    config_hash = COALESCE(:hash, teams.config_hash),
-    version = COALESCE(:version, teams.version),
-    updated_at = COALESCE(:updated_at, :now)
-RETURNING {_TEAM_RETURNING.format("CASE WHEN :config IS NULL THEN config END")}"""
+    user_id = COALESCE(?2, teams.user_id),
+    name = COALESCE(?3, teams.name),
+    config = COALESCE(?5, teams.config),
+    config_hash = COALESCE(?6, teams.config_hash),
+    version = COALESCE(?7, teams.version),
+    updated_at = COALESCE(?9, ?10)
+RETURNING {_TEAM_RETURNING.format("CASE WHEN ?5 IS NULL THEN config END")}"""
 
 _SESSION_UPSERT = f"""INSERT INTO threads
     (id, user_id, team_id, title, metadata, root_id, created_at, updated_at)
@@ -149,6 +171,8 @@ WHERE NOT EXISTS (SELECT 1 FROM teams WHERE user_id = ?2 AND config_hash = ?5)""
 _IMPORT_SURVIVOR = f"""SELECT {TEAM.select_list} FROM teams
 WHERE user_id = ?1 AND config_hash = ?2 ORDER BY created_at, id LIMIT 1"""
 
+_EXPORT = "SELECT config FROM teams WHERE id = ?"
+
 _IMPORT_PLAIN = f"""INSERT INTO teams ({_TEAM_COLUMNS})
 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {_TEAM_RETURNING.format("NULL")}"""
 
@@ -186,9 +210,9 @@ class TeamStore:
                 return Response(False, "Message not stored: its session or run does not exist")
             raise
         existed = bool(results[0].scalar()) if plan.check_exists else False
-        row = results[plan.at].first()
+        rows = results[plan.at].values
         name = plan.kind.model.__name__
-        if row is None:
+        if not rows:
             return Response(
                 False,
                 f"{name} {plan.id!r} not found, and the fields needed to create it are "
@@ -196,8 +220,8 @@ class TeamStore:
             )
         created = not existed
         verb = "created" if created else "updated"
-        entity = decode(plan.kind, row)
-        if isinstance(entity, Team) and entity.config is None:
+        entity = decode(plan.kind, rows[0])
+        if plan.config is not None and isinstance(entity, Team):
             entity.config = plan.config  # given, so not sent back (see _TEAM_RETURNING)
         return Response(True, f"{name} {verb}", entity, created=created)
 
@@ -233,19 +257,16 @@ class TeamStore:
             isinstance(version, bool) or not isinstance(version, int) or version < 0
         ):
             raise ValidationError(f"version must be a non-negative integer, not {version!r}")
-        args: dict[str, Any] = {
-            "user_id": optional_id("user_id", team.user_id),
-            "name": _text("name", team.name),
-            "label": None if config is None else _label(config),
-            "config": None if config is None else dumps(config, "config"),
-            "hash": None if config is None else config_hash(config),
-            "version": version,
-            "created_at": _time("created_at", team.created_at),
-            "updated_at": _time("updated_at", team.updated_at),
-            "now": now_ms(),
-        }
+        user_id = optional_id("user_id", team.user_id)
+        name = _text("name", team.name)
+        created_at = _time("created_at", team.created_at)
+        updated_at = _time("updated_at", team.updated_at)
+        if config is None:
+            label = text = digest = None
+        else:
+            label, text, digest = _label(config), dumps(config, "config"), config_hash(config)
         tid, stmts, check = self._with_exists(TEAM, given, [])
-        args["id"] = tid
+        args = (tid, user_id, name, label, text, digest, version, created_at, updated_at, now_ms())
         stmts.append((_TEAM_UPSERT, args))
         return _Upsert(TEAM, tid, stmts, len(stmts) - 1, check, config)
 
@@ -353,7 +374,7 @@ class TeamStore:
         n = require_limit(limit)
         sql, args, field = select_page(k, filters, order_by, n, after)
         result = await self._store.execute(sql, args)
-        items = [decode(k, row) for row in result.rows]
+        items = decode_rows(k, result.values)  # a team's config is decoded when first read
         cursor = None
         if len(items) == n:
             last = items[-1]
@@ -394,19 +415,19 @@ class TeamStore:
         tid, now = new_id(), now_ms()
         args = (tid, user, _label(config), text, digest, now)
         if not check_exists:
-            row = (await self._store.execute(_IMPORT_PLAIN, args)).first()
-            assert row is not None
-            team = decode(TEAM, row)
+            rows = (await self._store.execute(_IMPORT_PLAIN, args)).values
+            team = decode(TEAM, rows[0])
             assert isinstance(team, Team)
             team.config = config  # stored exactly as given, so not sent back
             return Response(True, "Team created", team, created=True)
         results = await self._store.batch(
             [(_IMPORT_DEDUP, args), (_IMPORT_SURVIVOR, (user, digest))]
         )
-        row = results[1].first()
-        assert row is not None  # the insert or an existing twin, in the same transaction
-        team = decode(TEAM, row)
+        rows = results[1].values  # the insert or an existing twin, in the same transaction
+        team = decode(TEAM, rows[0])
+        assert isinstance(team, Team)
         if team.id == tid:
+            team.config = config  # this call stored it exactly as given: no need to decode
             return Response(True, "Team created", team, created=True)
         return Response(True, "Identical team configuration already exists", team, created=False)
 
@@ -478,14 +499,10 @@ class TeamStore:
         tid = require_id("team_id", team_id)
         if format not in FORMATS:
             raise ValidationError(f"unknown format {format!r}; allowed: {list(FORMATS)}")
-        row = (
-            await self._store.execute(f"SELECT {TEAM.select_list} FROM teams WHERE id = ?", (tid,))
-        ).first()
-        if row is None:
+        stored = (await self._store.execute(_EXPORT, (tid,))).scalar()
+        if not isinstance(stored, str):  # None: no such team
             return Response(False, f"Team {tid!r} not found")
-        team = decode(TEAM, row)
-        assert isinstance(team, Team) and team.config is not None
-        text = dump_config(team.config, format)
+        text = dump_config(config_dict(loads(stored)), format)
         if path is None:
             return Response(True, f"Team {tid!r} exported as {format}", text)
         await asyncio.to_thread(Path(path).write_text, text, encoding="utf-8")
