@@ -116,8 +116,9 @@ def raw_saves(path: Path, n: int, keep: int | None) -> float:
 
 
 def raw_same_sql_saves(path: Path, n: int, keep: int | None) -> float:
-    """sqlstore's own schema and save statements, run by raw sqlite3 (no driver): the
-    floor of sqlstore's schema (more indexes, counters) without the worker-thread hop."""
+    """sqlstore's own schema and save statements, run by raw sqlite3 (no driver, no
+    validation, no result decoding): the floor of sqlstore's schema (more indexes,
+    counters)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -132,7 +133,7 @@ def raw_same_sql_saves(path: Path, n: int, keep: int | None) -> float:
         for sql, args in save_statements(
             key,
             encoded,
-            thread_id=new_id(),
+            thread_id=new_id() if i == 0 else None,  # as sqlstore: no upsert once it exists
             now=now_ms(),
             max_history=keep,
             skip_same_role=False,

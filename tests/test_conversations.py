@@ -529,3 +529,34 @@ async def test_a_save_larger_than_one_insert_statement_stays_atomic_and_gap_free
     with pytest.raises(ValidationError):
         await store.conversations.save_many(*k, bad)
     assert await store.conversations.count(*k) == n - 3
+
+
+@pytest.mark.parametrize("mode", ["one", "same_role", "many"])
+async def test_a_save_after_the_thread_was_deleted_elsewhere_recreates_it(
+    store: sqlstore.Store, db_url: str, mode: str
+) -> None:
+    """A store remembers which conversations have a thread row and leaves the thread
+    upsert out of their saves; a thread deleted by someone else must not lose a save."""
+    k = key()
+    await store.conversations.save(*k, msg("user", "first"))
+    async with sqlstore.Store(db_url) as other:
+        gone = await other.conversations.delete_conversation(*k)
+    assert gone.conversations == 1
+    if mode == "many":
+        saved = await store.conversations.save_many(
+            *k, [msg("user", "again"), msg("assistant", "reply")]
+        )
+    else:
+        saved = await store.conversations.save(
+            *k, msg("user", "again"), skip_same_role=mode == "same_role"
+        )
+    assert [m.seq for m in saved.inserted] == ([1, 2] if mode == "many" else [1])
+    assert saved.message_count == len(saved.inserted)
+    newest = await store.conversations.newest(*k, 10)
+    assert [m.content[0]["text"] for m in newest] == (
+        ["again", "reply"] if mode == "many" else ["again"]
+    )
+    assert newest[0].thread_id == saved.thread_id
+    # And the next save finds the new thread row without the upsert again.
+    after = await store.conversations.save(*k, msg("user", "more"))
+    assert after.thread_id == saved.thread_id and after.inserted[0].seq == len(newest) + 1

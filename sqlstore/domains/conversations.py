@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError
+from ..errors import QueryError, ValidationError
 from .common import new_id, now_ms, require_id, require_limit
 from .messages import (
     MESSAGE_COLUMNS,
@@ -275,17 +275,18 @@ def save_statements(
     key: tuple[str, str, str],
     rows: Sequence[MessageRow],
     *,
-    thread_id: str,
+    thread_id: str | None,
     now: int,
     max_history: int | None,
     skip_same_role: bool,
     history: int,
 ) -> list[SqlArgs]:
-    """The statements of one save, in the order they run in its batch: the thread upsert,
-    the inserts (one for a single message, else one per VALUES_ROWS messages), the
-    counters, then trimming and reading."""
-    statements = [
-        upsert_thread(key, thread_id, now),
+    """The statements of one save, in the order they run in its batch: the thread upsert
+    (left out when ``thread_id`` is None: the caller knows the thread row exists), the
+    inserts (one for a single message, else one per VALUES_ROWS messages), the counters,
+    then trimming and reading."""
+    statements = [] if thread_id is None else [upsert_thread(key, thread_id, now)]
+    statements += [
         *(
             [insert_conversation_message(key, rows[0], skip_same_role=skip_same_role)]
             if len(rows) == 1
@@ -322,11 +323,20 @@ def _before(before: Any) -> tuple[int, str]:
     return before
 
 
+_KNOWN_LIMIT = 4096
+"""The most conversation keys a Conversations object remembers as having a thread row."""
+
+
 class Conversations:
     """Conversation history per (user, session, agent): ``store.conversations``."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._known: set[tuple[str, str, str]] = set()
+        """Keys whose thread row a save of this object has seen: their saves leave the
+        thread upsert out. If the row was deleted meanwhile (elsewhere), that save fails
+        or finds no thread, writing nothing (one transaction); the key is then forgotten
+        and the save runs again with the upsert."""
 
     async def save(
         self,
@@ -386,32 +396,65 @@ class Conversations:
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
         if skip_same_role:
             encoded = drop_repeated_roles(encoded)
+        saved = None
+        if key in self._known:
+            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known=True)
+        if saved is None:
+            self._known.discard(key)
+            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known=False)
+            assert saved is not None  # the batch created the thread row
+        if len(self._known) >= _KNOWN_LIMIT:
+            self._known.clear()
+        self._known.add(key)
+        thread_id, stored, history_rows, count = saved
+        return SaveResult(
+            thread_id=thread_id,
+            inserted=stored,
+            messages=oldest_first(history_rows),
+            message_count=count,
+            skipped=len(messages) - len(stored),
+        )
+
+    async def _save(
+        self,
+        key: tuple[str, str, str],
+        encoded: list[MessageRow],
+        now: int,
+        keep: int | None,
+        skip_same_role: bool,
+        wanted: int,
+        *,
+        known: bool,
+    ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int] | None:
+        """One save's batch; with ``known``, without the thread upsert, and None when
+        the thread row turned out to be gone (nothing was written then)."""
         statements = save_statements(
             key,
             encoded,
-            thread_id=new_id(),
+            thread_id=None if known else new_id(),
             now=now,
             max_history=keep,
             skip_same_role=skip_same_role,
             history=wanted,
         )
-        results = await self._store.batch(statements)
-        inserts = len(chunks(encoded))
-        counters = results[1 + inserts].first()
-        assert counters is not None  # the thread row exists: the batch created it
+        try:
+            results = await self._store.batch(statements)
+        except QueryError:
+            if known:  # e.g. the one-message insert found no thread: thread_id NULL
+                return None
+            raise
+        first = 0 if known else 1
+        inserts = len(statements) - first - 1 - (keep is not None) - (wanted > 0)
+        counters = results[first + inserts].first()
+        if counters is None:  # no thread row for the key (only possible when known)
+            return None
         thread_id = str(counters[0])
         if len(encoded) == 1:  # the one-message INSERT returned only the seq it got
-            stored = inserted_one(results[1], thread_id, encoded[0])
+            stored = inserted_one(results[first], thread_id, encoded[0])
         else:
-            stored = stored_messages(results, 1, inserts, thread_id, encoded)
+            stored = stored_messages(results, first, inserts, thread_id, encoded)
         history_rows = results[-1].values if wanted else ()
-        return SaveResult(
-            thread_id=thread_id,
-            inserted=stored,
-            messages=oldest_first(history_rows),
-            message_count=int(counters[1] or 0),
-            skipped=len(messages) - len(stored),
-        )
+        return thread_id, stored, history_rows, int(counters[1] or 0)
 
     async def newest(
         self,
@@ -531,6 +574,7 @@ class Conversations:
         (result,) = await self._store.batch(
             [(f"DELETE FROM threads WHERE {where} RETURNING message_count", args)]
         )
+        self._known.clear()  # (a key deleted elsewhere is caught by the save itself)
         return Deleted(
             conversations=len(result.rows),
             messages=sum(int(r[0] or 0) for r in result.rows),
