@@ -48,6 +48,32 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` ids as ``new_id`` makes them (strictly increasing), made in one go for a
+    bulk write: the millisecond's text is formatted once, not once per id."""
+    global _last_uuid7
+    ms = now_ms()
+    last_ms, last_seq = _last_uuid7
+    if ms <= last_ms:
+        ms, seq = last_ms, last_seq + 1
+    else:
+        seq = _random.getrandbits(10)
+    ids: list[str] = []
+    getrandbits = _random.getrandbits
+    while len(ids) < count:
+        if seq >= 1 << 12:
+            ms, seq = ms + 1, 0
+        prefix = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
+        end = min(1 << 12, seq + count - len(ids))
+        for s in range(seq, end):
+            rand = getrandbits(62)  # after the variant bits "10"
+            ids.append(f"{prefix}{s:03x}-{0x8000 | rand >> 48:04x}-{rand & 0xFFFFFFFFFFFF:012x}")
+        seq = end
+    if ids:
+        _last_uuid7 = (ms, seq - 1)
+    return ids
+
+
 def dumps(value: Any, what: str = "value") -> str:
     """JSON text of ``value`` (orjson); a value JSON cannot hold is a ValidationError."""
     try:

@@ -23,7 +23,7 @@ import orjson
 
 from ..drivers import Result, Statement
 from ..errors import ValidationError
-from .common import dumps, loads, new_id, require_dict, require_id, require_time
+from .common import dumps, loads, new_id, new_ids, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
@@ -102,6 +102,7 @@ def encode_messages(
         raise ValidationError("at least one message is needed")
     rows: list[MessageRow] = []
     last_time = 0
+    ids = new_ids(len(messages)) if len(messages) > 1 else None  # one go for a bulk write
     for i, raw in enumerate(messages):
         # The common shape (a plain dict with known keys) is read directly; anything else
         # goes through _new_message, which also words the error for a bad one.
@@ -136,7 +137,10 @@ def encode_messages(
         else:
             created = require_time(f"message {i} created_at", created_value)
         last_time = created
-        message_id = new_id() if id_value is None else require_id(f"message {i} id", id_value)
+        if id_value is None:
+            message_id = new_id() if ids is None else ids[i]
+        else:
+            message_id = require_id(f"message {i} id", id_value)
         run_id = None if run_value is None else require_id("run_id", run_value)
         rows.append((message_id, role, content, metadata, run_id, created))
     ids = [r[0] for r in rows]
@@ -249,10 +253,12 @@ def stored_messages(
     """The messages that ``count`` INSERTs returning ``id, seq`` (from ``results[first]``
     on) stored, oldest first, decoded from their encoded ``rows`` as a read would decode
     them: RETURNING only the two columns spares copying every content back out."""
-    seqs = {r[0]: r[1] for result in results[first : first + count] for r in result.values}
+    seqs: dict[Any, Any] = {
+        r[0]: r[1] for result in results[first : first + count] for r in result.values
+    }
     found = [
-        message_from_row((mid, thread_id, seqs[mid], role, content, metadata, run_id, created))
-        for mid, role, content, metadata, run_id, created in rows
+        Message(mid, thread_id, seqs[mid], role, loads(content), loads(meta, {}), run_id, created)
+        for mid, role, content, meta, run_id, created in rows
         if mid in seqs
     ]
     found.sort(key=lambda m: m.seq)
