@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from agentomatic.storage import BaseStore
 from fastapi.testclient import TestClient
 
 import sqlstore
+from sqlstore.compat import agentomatic as compat
 from sqlstore.compat.agentomatic import LibSQLStore
 from tests.conftest import unique
 
@@ -268,3 +270,58 @@ async def test_concurrent_chats_keep_every_message(ago: LibSQLStore) -> None:
     messages = await ago.get_messages(tid, limit=100, offset=0)
     assert sorted(m["content"] for m in messages) == sorted(f"m{i}" for i in range(20))
     assert [m["id"] for m in messages] == list(range(1, 21))
+
+
+def test_iso_matches_datetime() -> None:
+    def reference(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+    probes = [0, 1, 999, 1000, 59_999, 60_000, 1_712_345_678_000, 1_712_345_678_901]
+    probes += [4_102_444_799_999, 4_102_444_800_000, 4_102_444_800_001, 253_402_300_799_999]
+    probes += [1_700_000_000_000 + 7_919 * i for i in range(5000)]
+    for ms in probes:
+        assert compat.iso(ms) == reference(ms), ms
+    assert compat.iso(None) is None
+
+
+async def test_row_reads_match_the_domain_decoding(
+    ago: LibSQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compat, "MAX_LIMIT", 4)  # page through every loop with few rows
+    user, tid = unique("u"), unique("t")
+    await ago.create_thread(tid, user, "echo", title="t", metadata={"a": [1]})
+    base = 1_712_345_678_000
+    await ago.store.threads.add_messages(
+        tid,
+        [
+            {
+                "role": "user" if i % 2 else "assistant",
+                "content": f"m{i}" if i % 3 else [{"text": f"m{i}"}],
+                "metadata": {"i": i} if i % 4 else None,
+                "created_at": base + 1_237 * (i // 3),  # some share a time
+            }
+            for i in range(11)
+        ],
+    )
+    stored = [compat.message_dict(m) for m in await ago.store.threads.messages(tid)]
+    assert len(stored) == 11 and stored[3]["metadata"] == {"i": 3}
+    for limit in (1, 4, 5, 9, 11, 50):
+        assert await ago.get_messages(tid, limit=limit) == stored[-limit:]
+        for offset in (0, 3, 10, 11):
+            page = stored[offset : offset + limit]
+            assert await ago.get_messages(tid, limit=limit, offset=offset) == page
+    assert await ago.get_messages(tid, limit=0) == []
+
+    for i in range(6):
+        await ago.create_thread(f"{tid}-{i}", user, "echo", metadata={"n": i} if i % 2 else None)
+    touched = "UPDATE threads SET updated_at = updated_at + 5001 WHERE id = ?"
+    await ago.store.execute(touched, (f"{tid}-2",))  # updated_at later than created_at
+    native = [compat.thread_dict(t) for t in await ago.store.threads.list(user_id=user)]
+    assert len(native) == 7 and native[0]["id"] == f"{tid}-2"
+    for limit in (1, 4, 5, 7, 20):
+        assert await ago.list_threads(user_id=user, limit=limit) == native[:limit]
+        for offset in (0, 2, 6, 7):
+            page = native[offset : offset + limit]
+            assert await ago.list_threads(user_id=user, limit=limit, offset=offset) == page
+    assert await ago.list_threads(user_id=user, agent_name="echo", limit=3) == native[:3]
+    assert await ago.list_threads(user_id=user, agent_name="other") == []
