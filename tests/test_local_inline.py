@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import sqlstore
+from sqlstore.drivers import local
 from sqlstore.drivers.local import LocalClient
 
 # A query that takes far longer than the inline budget (local SQLite has recursive CTEs).
@@ -145,17 +146,29 @@ async def test_errors_inline_are_the_callers_and_roll_back(client: LocalClient) 
     assert client.inline_calls == inline + 1  # the failed batch ran (and failed) inline
 
 
-async def test_wal_is_checkpointed_while_writes_run_inline(
-    client: LocalClient, tmp_path: Path
+async def test_the_wal_starts_over_once_writes_pause(client: LocalClient, tmp_path: Path) -> None:
+    payload = "x" * 3000
+    for i in range(1000):  # five checkpoints are queued, the last by the 1,000th write
+        await client.execute("INSERT INTO t (v) VALUES (?)", (f"{i}{payload}",))
+    await asyncio.sleep(0.3)  # writes pause: the worker's checkpoint catches up
+    await client.execute("INSERT INTO t (v) VALUES ('after the pause')")
+    probe = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+    ((_, frames, _),) = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    probe.close()
+    assert frames < 50  # the last write started the WAL over (else: 2,000+ frames)
+
+
+async def test_the_wal_starts_over_under_writes_that_never_pause(
+    client: LocalClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(local, "_RESTART_FRAMES", 1024)  # 4 MiB instead of 64 MiB
     payload = "x" * 3000
     for i in range(3000):
         await client.execute("INSERT INTO t (v) VALUES (?)", (f"{i}{payload}",))
-    await client.execute("PRAGMA user_version")  # a worker job: the queue has drained
-    wal = tmp_path / "inline.db-wal"
-    # 3,000 commits of a ~3 KB row leave a WAL of 37 MB with no checkpoints.
-    assert wal.stat().st_size < 16 * 1024 * 1024
+    # 3,000 commits of a ~3 KB row leave a WAL of 37 MB if it never starts over.
+    assert (tmp_path / "inline.db-wal").stat().st_size < 16 * 1024 * 1024
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 3000
+    assert client.worker_calls < 50  # only calls made while the last frames were copied
 
 
 @pytest.mark.parametrize("options", [{"durability": "full"}, {"inline_budget": 0}])

@@ -8,8 +8,9 @@ another connection or process fails at once and the call goes to the worker inst
 progress handler stops the call once it has used ``inline_budget`` seconds of SQLite time,
 rolls it back and hands it to the worker too (and that SQL goes to the worker from then
 on). Commits there never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints,
-which do, run on the worker. After ``inline_budget`` of inline work a call yields to the
-event loop once, so a loop of awaited calls does not starve other tasks.
+which do, run on the worker (see ``_checkpoint``). After ``inline_budget`` of inline work
+a call yields to the event loop once, so a loop of awaited calls does not starve other
+tasks.
 
 Worker path. Everything else is one hop to the worker thread, which holds the connection
 for the whole job with the full ``busy_timeout``: a batch runs there under
@@ -65,6 +66,11 @@ _PROGRESS_STEPS = 1000
 
 _CHECKPOINT_EVERY = 200
 """Write commits between two WAL checkpoints (which run on the worker)."""
+
+_RESTART_FRAMES = 16384
+"""WAL frames (64 MiB of 4 KiB pages) past which a checkpoint also holds the connection
+while it copies the last frames (an fsync or two), so the WAL starts over even though
+writes never pause."""
 
 _SLOW_LIMIT = 1024
 """The most statement lists remembered as too slow to run inline."""
@@ -366,12 +372,16 @@ class LocalClient:
             self._conn.execute(f"PRAGMA busy_timeout = {timeout}")
 
     def _checkpoint(self) -> None:
-        """Copy the WAL back into the database, in two steps. First on a second connection
-        of the worker's, without the lock, so inline calls go on meanwhile; then the frames
-        they added meanwhile, on the main connection under the lock (a short step), so the
-        checkpoint is complete and the next write starts the WAL over from its start
-        (SQLite restarts a WAL only when every frame was copied when that write began).
-        PASSIVE: neither step waits for, or blocks, other connections."""
+        """Copy the WAL back into the database (PASSIVE: it never waits for, or blocks,
+        other connections), on a second connection of the worker's, without the lock:
+        inline calls go on meanwhile.
+
+        SQLite starts a WAL over from its beginning when a write begins while every frame
+        has been copied. Once the writes pause, this copy catches up and the next write
+        restarts the WAL, at no cost to anyone. Under writes that never pause it cannot
+        catch up, so past _RESTART_FRAMES the copy of the last frames is made under the
+        lock: calls go to the worker for those few milliseconds (its fsyncs), and the WAL
+        restarts. The loop never waits for an fsync either way."""
         if not self._wal or self._closed:
             return
         with contextlib.suppress(sqlite3.Error):
@@ -383,10 +393,13 @@ class LocalClient:
                     check_same_thread=False,
                 )
             # fetchall: a statement left open would hold a read lock.
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            ((_, frames, _),) = self._checkpointer.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchall()
+            if frames >= _RESTART_FRAMES:
+                with self._lock:
+                    if self._conn is not None:
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _do(self, job: _Job) -> Outcome:
         try:
