@@ -445,9 +445,10 @@ class Conversations:
             raise
         first = 0 if known else 1
         inserts = len(statements) - first - 1 - (keep is not None) - (wanted > 0)
-        counters = results[first + inserts].first()
-        if counters is None:  # no thread row for the key (only possible when known)
+        counter_rows = results[first + inserts].values
+        if not counter_rows:  # no thread row for the key (only possible when known)
             return None
+        counters = counter_rows[0]
         thread_id = str(counters[0])
         if len(encoded) == 1:  # the one-message INSERT returned only the seq it got
             stored = inserted_one(results[first], thread_id, encoded[0])

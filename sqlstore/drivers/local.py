@@ -237,7 +237,8 @@ class LocalClient:
         if self._may_inline((sql,)) and leading_keyword(sql) not in _SOLO_WORDS:
             result: Result | None = self._inline_call(self._execute_one, (sql,), sql, plain)
             if result is not None:
-                await self._share_loop()
+                if self._held >= self.inline_budget:
+                    await self._share_loop()
                 return result
         answer: Result = await self._submit("execute", sql, plain)
         return answer
@@ -252,7 +253,8 @@ class LocalClient:
             if self._may_inline(key):
                 results: list[Result] | None = self._inline_call(self._batch, key, checked)
                 if results is not None:
-                    await self._share_loop()
+                    if self._held >= self.inline_budget:
+                        await self._share_loop()
                     return results
         answer: list[Result] = await self._submit("batch", checked)
         return answer
@@ -323,10 +325,9 @@ class LocalClient:
             self._lock.release()
 
     async def _share_loop(self) -> None:
-        """Yield to the event loop once ``inline_budget`` of inline work has piled up."""
-        if self._held >= self.inline_budget:
-            self._held = 0.0
-            await asyncio.sleep(0)
+        """Yield to the event loop: ``inline_budget`` of inline work has piled up."""
+        self._held = 0.0
+        await asyncio.sleep(0)
 
     # -- worker thread ----------------------------------------------------------------
 
