@@ -11,9 +11,11 @@ one ``UPDATE`` on that prefix in the same batch as the delete.
 from __future__ import annotations
 
 import builtins
+from base64 import urlsafe_b64encode
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ..errors import ConflictError, NotFoundError, QueryError, ValidationError
 from .checkpoints import delete_thread_statements
@@ -158,6 +160,14 @@ _FORK = f"""INSERT INTO threads
 # no message at that index. Portable: no RAISE() outside triggers is needed.
 _FORK_GUARD = """SELECT CASE WHEN EXISTS (SELECT 1 FROM threads WHERE id = ?1)
     THEN 1 ELSE json('fork: no such parent thread or message index') END"""
+
+
+def _copy_prefix() -> str:
+    """The id prefix of one fork's message copies (``PREFIX:seq``): a new UUIDv7 written in
+    22 base64url characters instead of 36, since every copied row carries it in the
+    messages table and its id index (a fork of 500 messages: ~8 % less to write)."""
+    return urlsafe_b64encode(UUID(new_id()).bytes).decode("ascii")[:22] + ":"
+
 
 _FORK_COPY = """INSERT INTO messages
     (id, thread_id, seq, role, content, metadata, run_id, created_at)
@@ -412,7 +422,7 @@ class Threads:
                 [
                     (_FORK, fork_args),
                     (_FORK_GUARD, (child,)),
-                    (_FORK_COPY, (child, parent, new_id() + ":")),
+                    (_FORK_COPY, (child, parent, _copy_prefix())),
                 ]
             )
         except QueryError as exc:
