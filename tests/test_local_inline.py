@@ -156,6 +156,7 @@ async def test_the_wal_starts_over_once_writes_pause(client: LocalClient, tmp_pa
     ((_, frames, _),) = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     probe.close()
     assert frames < 50  # the last write started the WAL over (else: 2,000+ frames)
+    assert (tmp_path / "inline.db-wal").stat().st_size <= 4 * 1024 * 1024  # and cut it back
 
 
 async def test_the_wal_starts_over_under_writes_that_never_pause(

@@ -72,6 +72,9 @@ _RESTART_FRAMES = 16384
 while it copies the last frames (an fsync or two), so the WAL starts over even though
 writes never pause."""
 
+_WAL_KEEP_BYTES = 4 * 1024 * 1024
+"""The size a WAL file is cut back to when it starts over (journal_size_limit)."""
+
 _SLOW_LIMIT = 1024
 """The most statement lists remembered as too slow to run inline."""
 
@@ -470,6 +473,8 @@ class LocalClient:
         if self._inline:
             # Checkpoints fsync: they run on the worker, never inside an inline commit.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # When the WAL starts over, a file grown under load is cut back to 4 MiB.
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
 
     def _execute_one(self, sql: str, args: PlainArgs) -> Result:
         try:
