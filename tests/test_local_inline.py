@@ -181,3 +181,25 @@ async def test_inline_can_be_off(tmp_path: Path, options: dict[str, Any]) -> Non
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
     assert client.inline_calls == 0 and client.worker_calls == 3
     await client.close()
+
+
+async def test_an_interrupt_during_an_inline_batch_rolls_back_and_propagates(
+    client: LocalClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(cursor: sqlite3.Cursor) -> object:
+        raise KeyboardInterrupt
+
+    inline = client.inline_calls
+    with monkeypatch.context() as patch:
+        patch.setattr(local, "_rows", interrupted)
+        with pytest.raises(KeyboardInterrupt):  # not turned into a QueryError
+            await client.batch(
+                [
+                    ("INSERT INTO t (v) VALUES ('half')", ()),
+                    ("SELECT count(*) FROM t", ()),
+                ]
+            )
+    assert client.inline_calls == inline  # it never finished
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 0  # rolled back
+    await client.execute("INSERT INTO t (v) VALUES ('next')")  # the connection still works
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1

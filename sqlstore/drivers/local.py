@@ -509,6 +509,8 @@ class LocalClient:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like (inline, on the caller's thread) stay
             raise _translate(exc, sql) from None
         return results
 
