@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import sqlite3
 import threading
@@ -138,8 +139,15 @@ def _hand_over(exc: SqlStoreError) -> bool:
     return isinstance(code, str) and code.startswith(_HAND_OVER)
 
 
+@functools.lru_cache(maxsize=1024)
+def _solo(sql: str) -> bool:
+    """Whether a statement must run alone, on the worker (see _SOLO_WORDS); cached, since
+    domains reuse a few fixed texts."""
+    return leading_keyword(sql) in _SOLO_WORDS
+
+
 def _groupable(job: _Job) -> bool:
-    return job.kind == "execute" and leading_keyword(job.sql) not in _SOLO_WORDS
+    return job.kind == "execute" and not _solo(job.sql)
 
 
 def _rows(cursor: sqlite3.Cursor) -> Result:
@@ -237,7 +245,7 @@ class LocalClient:
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in its own transaction (inline, or group-committed)."""
         plain = normalize_execute(sql, args)
-        if self._may_inline((sql,)) and leading_keyword(sql) not in _SOLO_WORDS:
+        if self._may_inline((sql,)) and not _solo(sql):
             result: Result | None = self._inline_call(self._execute_one, (sql,), sql, plain)
             if result is not None:
                 if self._held >= self.inline_budget:
