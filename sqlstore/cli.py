@@ -59,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SqlStoreError as exc:
         print(f"sqlstore: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (e.g. `sqlstore demo | head`): stop quietly, and point
+        # stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
