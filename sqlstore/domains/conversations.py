@@ -8,7 +8,7 @@ transaction locally, one HTTP request remotely):
    first save on; its id is made client-side, and every later statement finds the thread
    by its key inside SQL, so nothing is read into Python first.
 2. the messages: one message (the common save) goes in with a statement of its own (no
-   table of numbered VALUES rows, no window function; it returns only the ``seq`` it got,
+   table of numbered VALUES rows, no window function; it returns only the ``id, seq`` it got,
    the caller has the rest), more with one
    ``INSERT ... SELECT ... FROM (VALUES ...)`` per 100 messages (bound values, see
    ``messages.values_table``). Either way ``seq`` continues from
@@ -41,7 +41,6 @@ from .messages import (
     NewMessage,
     chunks,
     encode_messages,
-    inserted_one,
     message_from_row,
     oldest_first,
     stored_messages,
@@ -149,7 +148,7 @@ def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArg
 
 # One message: no VALUES table and no window function (its seq is simply the highest + 1),
 # no NOT EXISTS (for one row, ON CONFLICT (id) DO NOTHING is the whole idempotency rule),
-# and RETURNING only the seq: the caller has every other column already (RETURNING the
+# and RETURNING only id and seq: the caller has every other column already (RETURNING the
 # content would copy it twice more). ?10 is 1 for skip_same_role.
 _INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     SELECT ?4, t.id,
@@ -160,7 +159,7 @@ _INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
       AND (?10 = 0 OR (SELECT role FROM messages WHERE thread_id = t.id
                        ORDER BY seq DESC LIMIT 1) IS NOT ?5)
     ON CONFLICT (id) DO NOTHING
-    RETURNING seq"""
+    RETURNING id, seq"""
 
 
 # Without skip_same_role nothing filters the row, so it goes in as one VALUES row with scalar
@@ -172,7 +171,7 @@ _INSERT_ONE_VALUES = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
             (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {_THREAD}),
             ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (id) DO NOTHING
-    RETURNING seq"""
+    RETURNING id, seq"""
 
 
 def insert_conversation_message(
@@ -181,7 +180,8 @@ def insert_conversation_message(
     """The INSERT of one message row (see messages.encode_messages): ``seq`` is the
     thread's highest + 1; an id already stored is skipped; with ``skip_same_role`` the
     message is skipped when its role equals the role of the conversation's last message.
-    Returns ``seq`` when it inserted the row, no row otherwise."""
+    Returns ``id, seq`` when it inserted the row (see ``messages.stored_messages``), no
+    row otherwise."""
     if skip_same_role:
         return (_INSERT_ONE, (*key, *row, 1))
     return (_INSERT_ONE_VALUES, (*key, *row))
@@ -450,10 +450,7 @@ class Conversations:
             return None
         counters = counter_rows[0]
         thread_id = str(counters[0])
-        if len(encoded) == 1:  # the one-message INSERT returned only the seq it got
-            stored = inserted_one(results[first], thread_id, encoded[0])
-        else:
-            stored = stored_messages(results, first, inserts, thread_id, encoded)
+        stored = stored_messages(results, first, inserts, thread_id, encoded)
         history_rows = results[-1].values if wanted else ()
         return thread_id, stored, history_rows, int(counters[1] or 0)
 

@@ -225,26 +225,17 @@ _INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
             ?3, ?4, ?5, ?6, ?7)
     ON CONFLICT (id) DO NOTHING
-    RETURNING seq"""
+    RETURNING id, seq"""
 """One message: a single VALUES row (no numbered VALUES table, no temp table) that returns
-only the ``seq`` it got; the caller has every other column already."""
+only the ``id, seq`` it got; the caller has every other column already."""
 
 
 def insert_message(thread_id: str, row: MessageRow) -> Statement:
     """The INSERT of one message row (the common append): ``seq`` is the thread's highest
-    + 1; an id already stored is skipped. Returns ``seq`` when it stored the row (see
-    ``inserted_one``), no row otherwise."""
+    + 1; an id already stored is skipped. Returns ``id, seq`` when it stored the row (see
+    ``stored_messages``), no row otherwise."""
     mid, role, content, metadata, run_id, created = row
     return (_INSERT_ONE, (mid, thread_id, role, content, metadata, run_id, created))
-
-
-def inserted_one(result: Result, thread_id: str, row: MessageRow) -> list[Message]:
-    """The message ``insert_message`` stored (decoded as a read would), or none."""
-    mid, role, content, metadata, run_id, created = row
-    return [
-        message_from_row((mid, thread_id, r[0], role, content, metadata, run_id, created))
-        for r in result.values
-    ]
 
 
 def stored_messages(

@@ -38,7 +38,6 @@ from .messages import (
     encode_messages,
     insert_message,
     insert_messages,
-    inserted_one,
     message_from_row,
     oldest_first,
     select_newest,
@@ -341,8 +340,6 @@ class Threads:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        if one:
-            return inserted_one(results[0], tid, rows[0])
         return stored_messages(results, 0, len(inserts), tid, rows)
 
     async def add_message(
