@@ -326,14 +326,19 @@ class LocalClient:
                 conn.set_progress_handler(None, 0)
                 self._held += time.perf_counter() - start
             if conn.total_changes != changes:
-                self._writes += 1
+                self._wrote()
             self.inline_calls += 1
-            if self._writes >= _CHECKPOINT_EVERY and self._wal:
-                self._writes = 0
-                self._queue.put(_Job("checkpoint", None, None))  # not counted: runs apart
             return value
         finally:
             self._lock.release()
+
+    def _wrote(self) -> None:
+        """Count one write commit (either path, under the lock); every _CHECKPOINT_EVERY of
+        them, queue a WAL checkpoint for the worker (not counted as a job: it runs apart)."""
+        self._writes += 1
+        if self._writes >= _CHECKPOINT_EVERY and self._wal:
+            self._writes = 0
+            self._queue.put(_Job("checkpoint", None, None))
 
     async def _share_loop(self) -> None:
         """Yield to the event loop: ``inline_budget`` of inline work has piled up."""
@@ -366,16 +371,11 @@ class LocalClient:
                 self._wait_when_busy(True)
                 outcomes = [self._do(job)] if len(group) == 1 else self._group_commit(group)
                 self._wait_when_busy(False)
-                checkpoint = self._writes >= _CHECKPOINT_EVERY
-                if checkpoint:
-                    self._writes = 0
             self._finished += len(group)
             for member, (value, error) in zip(group, outcomes, strict=True):
                 _answer(member, value, error)
             if job.kind == "close":
                 return
-            if checkpoint:
-                self._checkpoint()
 
     def _wait_when_busy(self, wait: bool) -> None:
         """Worker jobs wait up to ``busy_timeout`` for a lock; inline calls never wait."""
@@ -434,7 +434,7 @@ class LocalClient:
             else:  # pragma: no cover - internal misuse
                 raise RuntimeError(f"unknown job {job.kind}")
             if self._conn is not None and self._conn.total_changes != changes:
-                self._writes += 1
+                self._wrote()
         except BaseException as exc:  # every failure goes back to the caller
             return None, _translate(exc, job.sql if isinstance(job.sql, str) else None)
         return value, None
@@ -555,7 +555,7 @@ class LocalClient:
                     conn.execute("ROLLBACK")
             error = _translate(exc)
             return [(None, error) for _ in group]
-        self._writes += 1
+        self._wrote()
         return outcomes
 
 
