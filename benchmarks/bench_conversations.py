@@ -32,7 +32,7 @@ from agent_squad.types import ConversationMessage  # type: ignore[import-untyped
 
 import sqlstore  # noqa: E402
 from sqlstore.compat.agent_squad import SqlChatStorage  # noqa: E402
-from sqlstore.domains.common import new_id, now_ms  # noqa: E402
+from sqlstore.domains.common import now_ms  # noqa: E402
 from sqlstore.domains.conversations import save_statements  # noqa: E402
 from sqlstore.domains.messages import encode_messages  # noqa: E402
 from sqlstore.drivers.remote import RemoteClient  # noqa: E402
@@ -126,21 +126,23 @@ def raw_same_sql_saves(path: Path, n: int, keep: int | None) -> float:
     for statement in schema_statements():
         conn.execute(statement if isinstance(statement, str) else statement[0])
     key = ("u", "s", "a")
+    thread_id = None  # as sqlstore: the first save finds the thread by key, later ones by id
     start = time.perf_counter()
     for i in range(n):
         encoded = encode_messages([message(i)], now_ms())
-        conn.execute("BEGIN IMMEDIATE")
-        for sql, args in save_statements(
+        statements = save_statements(
             key,
             encoded,
-            thread_id=new_id() if i == 0 else None,  # as sqlstore: no upsert once it exists
+            thread_id=thread_id,
             now=now_ms(),
             max_history=keep,
             skip_same_role=False,
             history=0,
-        ):
-            conn.execute(sql, args).fetchall()
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        rows = [conn.execute(sql, args).fetchall() for sql, args in statements]
         conn.execute("COMMIT")
+        thread_id = rows[-1][0][0]  # select_state: the thread's id
     elapsed = time.perf_counter() - start
     conn.close()
     return n / elapsed

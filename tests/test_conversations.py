@@ -381,12 +381,12 @@ def conv_deleted(conversations: int, messages: int) -> Any:
 # --- structure: a save never reads the whole history; reads are bounded in SQL ---------------
 
 
-def _statements_of_a_save(k: Key) -> list[tuple[str, Any]]:
+def _statements_of_a_save(k: Key, thread_id: str | None) -> list[tuple[str, Any]]:
     encoded = encode_messages([NewMessage(role="user", content=[{"text": "x"}])], now_ms())
     statements = save_statements(
         k,
         encoded,
-        thread_id=new_id(),
+        thread_id=thread_id,
         now=now_ms(),
         max_history=50,
         skip_same_role=True,
@@ -397,8 +397,12 @@ def _statements_of_a_save(k: Key) -> list[tuple[str, Any]]:
 
 async def test_save_statements_only_search_indexes(store: sqlstore.Store) -> None:
     k = key()
-    await store.conversations.save_many(*k, [msg("user", str(i)) for i in range(60)])
-    statements = [*_statements_of_a_save(k), select_conversation_newest(k, 50)]
+    saved = await store.conversations.save_many(*k, [msg("user", str(i)) for i in range(60)])
+    statements = [
+        *_statements_of_a_save(k, None),  # the thread found by its key (a first save)
+        *_statements_of_a_save(k, saved.thread_id),  # and by its id (every later one)
+        select_conversation_newest(k, 50),
+    ]
     for sql, args in statements:
         plan = await store.execute("EXPLAIN QUERY PLAN " + sql, args)
         details = [str(row["detail"]) for row in plan.rows]
@@ -560,3 +564,25 @@ async def test_a_save_after_the_thread_was_deleted_elsewhere_recreates_it(
     # And the next save finds the new thread row without the upsert again.
     after = await store.conversations.save(*k, msg("user", "more"))
     assert after.thread_id == saved.thread_id and after.inserted[0].seq == len(newest) + 1
+
+
+async def test_a_save_after_the_thread_was_recreated_elsewhere_finds_the_new_one(
+    store: sqlstore.Store, db_url: str
+) -> None:
+    """The remembered thread id is stale once another store deletes the conversation and
+    saves to its key again (a new thread row, a new id): the save goes to the new row."""
+    k = key()
+    first = await store.conversations.save(*k, msg("user", "first"))
+    async with sqlstore.Store(db_url) as other:
+        await other.conversations.delete_conversation(*k)
+        recreated = await other.conversations.save(*k, msg("user", "from the other store"))
+    assert recreated.thread_id != first.thread_id
+    saved = await store.conversations.save(*k, msg("assistant", "reply"), max_history=10)
+    assert saved.thread_id == recreated.thread_id
+    assert [m.seq for m in saved.inserted] == [2] and saved.message_count == 2
+    newest = await store.conversations.newest(*k, 10)
+    assert [m.content[0]["text"] for m in newest] == ["from the other store", "reply"]
+    leftover = await store.execute(
+        "SELECT count(*) FROM messages WHERE thread_id = ?", (first.thread_id,)
+    )
+    assert leftover.scalar() == 0

@@ -58,8 +58,38 @@ _FAR_FUTURE = 2**62
 SqlArgs = tuple[str, tuple[Any, ...]]
 """A statement with positional arguments (a ``Statement`` for ``batch``)."""
 
-_THREAD = "(SELECT id FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
-"""The conversation's thread id, looked up by its key inside SQL."""
+_BY_KEY = "(SELECT id FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
+"""The conversation's thread id, looked up by its key inside SQL (NULL: no thread row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Find:
+    """How the statements of a save find the conversation's thread (three SQL fragments,
+    all over the first three parameters).
+
+    ``value``: an expression that is the thread's id, or NULL when there is no such thread
+    row (stored into ``messages.thread_id``, whose NOT NULL then fails the batch).
+    ``ref``: the thread's id for lookups in ``messages``.
+    ``where``: a condition that selects the thread's row in ``threads``.
+    """
+
+    value: str
+    ref: str
+    where: str
+
+
+_FIND_BY_KEY = _Find(_BY_KEY, _BY_KEY, "user_id = ?1 AND session_id = ?2 AND agent_id = ?3")
+"""A thread known by its key only: ?1-?3 are the user, session and agent ids."""
+
+_FIND_BY_ID = _Find("(SELECT id FROM threads WHERE id = ?1)", "?1", "id = ?1")
+"""A thread whose id the caller knows: ?1 is its id, ?2 and ?3 are NULL. No statement
+needs the key, so none looks it up (5 of them per save otherwise, about 4 us)."""
+
+
+def _ref_args(key: tuple[str, str, str], thread_id: str | None) -> tuple[str | None, ...]:
+    """The first three parameters of every save statement (see _Find)."""
+    return key if thread_id is None else (thread_id, None, None)
+
 
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 
@@ -146,65 +176,96 @@ def upsert_thread(key: tuple[str, str, str], thread_id: str, now: int) -> SqlArg
     return (_UPSERT_THREAD, (*key, thread_id, now))
 
 
+def _both(template: str) -> tuple[str, str]:
+    """A save statement's text for a thread found by its key and by its id (see _Find):
+    index it with ``thread_id is not None``."""
+
+    def form(find: _Find) -> str:
+        return template.format(
+            value=find.value,
+            ref=find.ref,
+            where=find.where,
+            columns=MESSAGE_COLUMNS,
+            values="{values}",  # left for the call (insert_conversation_messages)
+        )
+
+    return form(_FIND_BY_KEY), form(_FIND_BY_ID)
+
+
 # One message: no VALUES table and no window function (its seq is simply the highest + 1),
 # no NOT EXISTS (for one row, ON CONFLICT (id) DO NOTHING is the whole idempotency rule),
 # and RETURNING only id and seq: the caller has every other column already (RETURNING the
 # content would copy it twice more). ?10 is 1 for skip_same_role.
-_INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+_INSERT_ONE = _both("""INSERT INTO messages ({columns})
     SELECT ?4, t.id,
            COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0) + 1,
            ?5, ?6, ?7, ?8, ?9
     FROM threads AS t
-    WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id = ?3
+    WHERE {where}
       AND (?10 = 0 OR (SELECT role FROM messages WHERE thread_id = t.id
                        ORDER BY seq DESC LIMIT 1) IS NOT ?5)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, seq"""
+    RETURNING id, seq""")
 
 
 # Without skip_same_role nothing filters the row, so it goes in as one VALUES row with scalar
 # subqueries (the thread row exists: the upsert before it in the batch made it). An INSERT
 # ... SELECT that reads messages itself first copies its result into a temporary table,
 # about 2 us of the 10 the statement above costs.
-_INSERT_ONE_VALUES = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-    VALUES (?4, {_THREAD},
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {_THREAD}),
+_INSERT_ONE_VALUES = _both("""INSERT INTO messages ({columns})
+    VALUES (?4, {value},
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {ref}),
             ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, seq"""
+    RETURNING id, seq""")
 
 
 def insert_conversation_message(
-    key: tuple[str, str, str], row: MessageRow, *, skip_same_role: bool
+    key: tuple[str, str, str],
+    row: MessageRow,
+    *,
+    skip_same_role: bool,
+    thread_id: str | None = None,
 ) -> SqlArgs:
     """The INSERT of one message row (see messages.encode_messages): ``seq`` is the
     thread's highest + 1; an id already stored is skipped; with ``skip_same_role`` the
     message is skipped when its role equals the role of the conversation's last message.
-    Returns ``id, seq`` when it inserted the row (see ``messages.stored_messages``), no
-    row otherwise."""
+    The thread is found by ``thread_id`` when given, else by ``key``; with no such thread
+    the statement stores nothing (or fails). Returns ``id, seq`` when it inserted the
+    row (see ``messages.stored_messages``), no row otherwise."""
+    by_id = thread_id is not None
+    ref = _ref_args(key, thread_id)
     if skip_same_role:
-        return (_INSERT_ONE, (*key, *row, 1))
-    return (_INSERT_ONE_VALUES, (*key, *row))
+        return (_INSERT_ONE[by_id], (*ref, *row, 1))
+    return (_INSERT_ONE_VALUES[by_id], (*ref, *row))
 
 
-_INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+_INSERT_MANY = _both(
+    """INSERT INTO messages ({columns})
     SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
            n.content, n.metadata, n.run_id, n.created_at
-    FROM (SELECT {VALUE_COLUMNS} FROM {{values}}) AS n,
-         (SELECT id,
+    FROM (SELECT id,
                  (SELECT COALESCE(MAX(seq), 0) FROM messages
                   WHERE thread_id = threads.id) AS top,
                  (SELECT role FROM messages WHERE thread_id = threads.id
                   ORDER BY seq DESC LIMIT 1) AS last_role
-          FROM threads WHERE user_id = ? AND session_id = ? AND agent_id = ?) AS t
+          FROM threads WHERE {where}) AS t,
+         (SELECT """
+    + VALUE_COLUMNS
+    + """ FROM {values}) AS n
     WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
-      AND (? = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+      AND (?4 = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq"""
+)
 
 
 def insert_conversation_messages(
-    key: tuple[str, str, str], rows: Sequence[MessageRow], *, skip_same_role: bool
+    key: tuple[str, str, str],
+    rows: Sequence[MessageRow],
+    *,
+    skip_same_role: bool,
+    thread_id: str | None = None,
 ) -> list[SqlArgs]:
     """INSERTs of every message row (see messages.encode_messages), one per
     VALUES_ROWS rows, all for the same batch (one message: see insert_conversation_message).
@@ -212,43 +273,48 @@ def insert_conversation_messages(
     ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
     actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
     message is skipped when its role equals the role of the conversation's last message.
-    Each returns ``id, seq`` of the rows it inserted (see ``messages.stored_messages``).
+    The thread is found by ``thread_id`` when given, else by ``key``; with no such thread
+    nothing is stored. Each returns ``id, seq`` of the rows it inserted (see
+    ``messages.stored_messages``).
     """
+    sql = _INSERT_MANY[thread_id is not None]
+    head = (*_ref_args(key, thread_id), 1 if skip_same_role else 0)
     statements: list[SqlArgs] = []
     for start, part in chunks(rows):
-        values, args = values_table(part, start)
-        statements.append(
-            (
-                _INSERT_MANY.format(values=values),
-                (*args, *key, 1 if skip_same_role else 0),
-            )
-        )
+        values, args = values_table(part, start, first=len(head) + 1)
+        statements.append((sql.format(values=values), (*head, *args)))
     return statements
 
 
-_UPDATE_COUNTERS = """UPDATE threads SET
+_UPDATE_COUNTERS = _both("""UPDATE threads SET
     message_count = MIN(?5, message_count + (
         SELECT count(*) FROM messages
         WHERE thread_id = threads.id AND seq > threads.last_seq)),
     last_seq = COALESCE(
         (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
     updated_at = MAX(updated_at, ?4)
-    WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3
-    RETURNING id, message_count"""
+    WHERE {where}""")
 
 
-def update_counters(key: tuple[str, str, str], now: int, keep: int | None) -> SqlArgs:
+def update_counters(
+    key: tuple[str, str, str], now: int, keep: int | None, thread_id: str | None = None
+) -> SqlArgs:
     """Count the new messages (those above ``last_seq``) into the thread's counters, capped
-    at ``keep`` when the save trims; RETURNING ``id, message_count``."""
-    return (_UPDATE_COUNTERS, (*key, now, keep if keep is not None else _FAR_FUTURE))
+    at ``keep`` when the save trims (read them back with ``select_state``)."""
+    return (
+        _UPDATE_COUNTERS[thread_id is not None],
+        (*_ref_args(key, thread_id), now, keep if keep is not None else _FAR_FUTURE),
+    )
 
 
-_TRIM = f"""DELETE FROM messages WHERE thread_id = {_THREAD} AND seq < (
-    SELECT seq FROM messages WHERE thread_id = {_THREAD}
-    ORDER BY seq DESC LIMIT 1 OFFSET ?4)"""
+_TRIM = _both("""DELETE FROM messages WHERE thread_id = {ref} AND seq < (
+    SELECT seq FROM messages WHERE thread_id = {ref}
+    ORDER BY seq DESC LIMIT 1 OFFSET ?4)""")
 
 
-def trim_conversation(key: tuple[str, str, str], keep: int) -> SqlArgs:
+def trim_conversation(
+    key: tuple[str, str, str], keep: int, thread_id: str | None = None
+) -> SqlArgs:
     """Delete all but the newest ``keep`` messages of the conversation.
 
     The cut-off is the ``keep``-th newest ``seq`` (an index walk of ``keep`` entries);
@@ -256,19 +322,40 @@ def trim_conversation(key: tuple[str, str, str], keep: int) -> SqlArgs:
     walk, about 1.5 us, but keeps fewer than ``keep`` if the newest messages have a gap,
     e.g. after a run's messages were deleted with it.)
     """
-    return (_TRIM, (*key, keep - 1))
+    return (_TRIM[thread_id is not None], (*_ref_args(key, thread_id), keep - 1))
 
 
-_NEWEST = f"""SELECT {MESSAGE_COLUMNS} FROM messages
-    WHERE thread_id = {_THREAD} AND seq < ?4 ORDER BY seq DESC LIMIT ?5"""
+# A SELECT after the writes, not RETURNING on the UPDATE: RETURNING cost the update
+# about 3 us, the extra statement about 1.5.
+_STATE = _both("SELECT id, message_count FROM threads WHERE {where}")
+
+
+def select_state(key: tuple[str, str, str], thread_id: str | None = None) -> SqlArgs:
+    """The thread's ``id, message_count`` (no row: no such thread)."""
+    # No parameter follows the thread's: by id, only ?1 is bound.
+    return (_STATE[thread_id is not None], key if thread_id is None else (thread_id,))
+
+
+_NEWEST = _both("""SELECT {columns} FROM messages
+    WHERE thread_id = {ref} AND seq < ?4 ORDER BY seq DESC LIMIT ?5""")
 
 
 def select_conversation_newest(
-    key: tuple[str, str, str], limit: int, before_seq: int | None = None
+    key: tuple[str, str, str],
+    limit: int,
+    before_seq: int | None = None,
+    thread_id: str | None = None,
 ) -> SqlArgs:
     """The conversation's newest ``limit`` messages below ``before_seq``, NEWEST first
     (decode with ``messages.oldest_first``; see ``messages.select_newest`` for why)."""
-    return (_NEWEST, (*key, before_seq if before_seq is not None else _FAR_FUTURE, limit))
+    return (
+        _NEWEST[thread_id is not None],
+        (
+            *_ref_args(key, thread_id),
+            before_seq if before_seq is not None else _FAR_FUTURE,
+            limit,
+        ),
+    )
 
 
 def save_statements(
@@ -282,22 +369,27 @@ def save_statements(
     history: int,
 ) -> list[SqlArgs]:
     """The statements of one save, in the order they run in its batch: the thread upsert
-    (left out when ``thread_id`` is None: the caller knows the thread row exists), the
-    inserts (one for a single message, else one per VALUES_ROWS messages), the counters,
-    then trimming and reading."""
-    statements = [] if thread_id is None else [upsert_thread(key, thread_id, now)]
-    statements += [
-        *(
-            [insert_conversation_message(key, rows[0], skip_same_role=skip_same_role)]
-            if len(rows) == 1
-            else insert_conversation_messages(key, rows, skip_same_role=skip_same_role)
-        ),
-        update_counters(key, now, max_history),
-    ]
+    (left out when ``thread_id``, the conversation's thread id, is known: the others then
+    find the thread by it, else by ``key``), the inserts (one for a single message, else
+    one per VALUES_ROWS messages), the counters, trimming, the thread's state (see
+    ``select_state``), then reading the newest ``history`` messages."""
+    statements = [] if thread_id is not None else [upsert_thread(key, new_id(), now)]
+    if len(rows) == 1:
+        statements.append(
+            insert_conversation_message(
+                key, rows[0], skip_same_role=skip_same_role, thread_id=thread_id
+            )
+        )
+    else:
+        statements += insert_conversation_messages(
+            key, rows, skip_same_role=skip_same_role, thread_id=thread_id
+        )
+    statements.append(update_counters(key, now, max_history, thread_id))
     if max_history is not None:
-        statements.append(trim_conversation(key, max_history))
+        statements.append(trim_conversation(key, max_history, thread_id))
+    statements.append(select_state(key, thread_id))
     if history:
-        statements.append(select_conversation_newest(key, history))
+        statements.append(select_conversation_newest(key, history, thread_id=thread_id))
     return statements
 
 
@@ -332,11 +424,12 @@ class Conversations:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._known: set[tuple[str, str, str]] = set()
-        """Keys whose thread row a save of this object has seen: their saves leave the
-        thread upsert out. If the row was deleted meanwhile (elsewhere), that save fails
-        or finds no thread, writing nothing (one transaction); the key is then forgotten
-        and the save runs again with the upsert."""
+        self._known: dict[tuple[str, str, str], str] = {}
+        """The thread ids of keys a save of this object has seen: their saves find the
+        thread by id and leave the thread upsert out. If the row was deleted meanwhile
+        (elsewhere), that save fails or finds no thread, writing nothing (one
+        transaction); the key is then forgotten and the save runs again by key, with the
+        upsert."""
 
     async def save(
         self,
@@ -396,16 +489,17 @@ class Conversations:
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
         if skip_same_role:
             encoded = drop_repeated_roles(encoded)
+        known = self._known.get(key)
         saved = None
-        if key in self._known:
-            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known=True)
+        if known is not None:
+            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known)
         if saved is None:
-            self._known.discard(key)
-            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known=False)
+            self._known.pop(key, None)
+            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, None)
             assert saved is not None  # the batch created the thread row
         if len(self._known) >= _KNOWN_LIMIT:
             self._known.clear()
-        self._known.add(key)
+        self._known[key] = saved[0]
         thread_id, stored, history_rows, count = saved
         return SaveResult(
             thread_id=thread_id,
@@ -423,15 +517,14 @@ class Conversations:
         keep: int | None,
         skip_same_role: bool,
         wanted: int,
-        *,
-        known: bool,
+        thread_id: str | None,
     ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int] | None:
-        """One save's batch; with ``known``, without the thread upsert, and None when
-        the thread row turned out to be gone (nothing was written then)."""
+        """One save's batch; with ``thread_id`` (known), without the thread upsert, and
+        None when that thread row turned out to be gone (nothing was written then)."""
         statements = save_statements(
             key,
             encoded,
-            thread_id=None if known else new_id(),
+            thread_id=thread_id,
             now=now,
             max_history=keep,
             skip_same_role=skip_same_role,
@@ -440,19 +533,19 @@ class Conversations:
         try:
             results = await self._store.batch(statements)
         except QueryError:
-            if known:  # e.g. the one-message insert found no thread: thread_id NULL
+            if thread_id is not None:  # e.g. the one-message insert found no thread: NULL
                 return None
             raise
-        first = 0 if known else 1
-        inserts = len(statements) - first - 1 - (keep is not None) - (wanted > 0)
-        counter_rows = results[first + inserts].values
-        if not counter_rows:  # no thread row for the key (only possible when known)
+        state = len(statements) - 1 - (wanted > 0)
+        state_rows = results[state].values
+        if not state_rows:  # no thread row (only possible for a known thread_id)
             return None
-        counters = counter_rows[0]
-        thread_id = str(counters[0])
-        stored = stored_messages(results, first, inserts, thread_id, encoded)
+        found_id, count = state_rows[0]
+        first = 0 if thread_id is not None else 1
+        inserts = state - first - 1 - (keep is not None)
+        stored = stored_messages(results, first, inserts, str(found_id), encoded)
         history_rows = results[-1].values if wanted else ()
-        return thread_id, stored, history_rows, int(counters[1] or 0)
+        return str(found_id), stored, history_rows, int(count or 0)
 
     async def newest(
         self,

@@ -15,6 +15,7 @@ one ``batch`` together with their own (thread upserts, trimming, counters).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,8 +144,7 @@ def encode_messages(
             message_id = require_id(f"message {i} id", id_value)
         run_id = None if run_value is None else require_id("run_id", run_value)
         rows.append((message_id, role, content, metadata, run_id, created))
-    ids = [r[0] for r in rows]
-    if len(set(ids)) != len(ids):
+    if len(rows) > 1 and len({r[0] for r in rows}) != len(rows):
         raise ValidationError("message ids within one call must be distinct")
     return rows
 
@@ -156,14 +156,25 @@ VALUE_COLUMNS = (
 """Names for the columns of values_table's rows (select them FROM the table)."""
 
 
-def values_table(rows: Sequence[MessageRow], start: int = 0) -> tuple[str, list[Any]]:
-    """``(VALUES (?, ...), ...)`` of message rows, each led by its position ``k`` in the call
-    (from ``start``), and the arguments to bind. Bound values, no JSON to parse per row."""
+def values_table(
+    rows: Sequence[MessageRow], start: int = 0, *, first: int = 1
+) -> tuple[str, list[Any]]:
+    """``(VALUES (?N, ...), ...)`` of message rows, each led by its position ``k`` in the call
+    (from ``start``), its parameters numbered from ``first``, and the arguments to bind.
+    Bound values, no JSON to parse per row."""
     args: list[Any] = []
     for k, row in enumerate(rows, start):
         args.append(k)
         args.extend(row)
-    return "(VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows)) + ")", args
+    return _values_sql(len(rows), first), args
+
+
+@functools.lru_cache(maxsize=64)
+def _values_sql(count: int, first: int) -> str:
+    width = len(VALUE_COLUMNS.split(","))
+    numbers = iter(range(first, first + count * width))
+    rows = ["(" + ", ".join(f"?{next(numbers)}" for _ in range(width)) + ")" for _ in range(count)]
+    return "(VALUES " + ", ".join(rows) + ")"
 
 
 def chunks(rows: Sequence[MessageRow]) -> list[tuple[int, Sequence[MessageRow]]]:
@@ -205,17 +216,17 @@ def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statemen
     """
     statements: list[Statement] = []
     for start, part in chunks(rows):
-        values, args = values_table(part, start)
+        values, args = values_table(part, start, first=3)
         statements.append(
             (
                 f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-                SELECT n.id, ?, (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?)
-                       + n.k - ? + 1, n.role, n.content, n.metadata, n.run_id, n.created_at
+                SELECT n.id, ?1, (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1)
+                       + n.k - ?2 + 1, n.role, n.content, n.metadata, n.run_id, n.created_at
                 FROM (SELECT {VALUE_COLUMNS} FROM {values}) AS n
                 WHERE 1
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, seq""",
-                [thread_id, thread_id, start, *args],
+                [thread_id, start, *args],
             )
         )
     return statements
@@ -244,6 +255,15 @@ def stored_messages(
     """The messages that ``count`` INSERTs returning ``id, seq`` (from ``results[first]``
     on) stored, oldest first, decoded from their encoded ``rows`` as a read would decode
     them: RETURNING only the two columns spares copying every content back out."""
+    if count == 1 and len(rows) == 1:  # the common save: one statement, one message
+        returned = results[first].values
+        if not returned:
+            return []
+        (mid, role, content, meta, run_id, created) = rows[0]
+        seq: Any = returned[0][1]
+        return [
+            Message(mid, thread_id, seq, role, loads(content), loads(meta, {}), run_id, created)
+        ]
     seqs: dict[Any, Any] = {
         r[0]: r[1] for result in results[first : first + count] for r in result.values
     }
