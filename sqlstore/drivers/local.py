@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import queue
 import sqlite3
 import threading
@@ -200,6 +201,7 @@ class LocalClient:
         self._checkpointer: sqlite3.Connection | None = None  # the worker's, for checkpoints
         self._slow: set[tuple[str, ...]] = set()
         self._held = 0.0  # seconds of inline work since the last yield to the loop
+        self._deadline = math.inf  # when the inline call under way must stop (see _past_deadline)
         self.inline_calls = 0
         """How many calls ran on the event loop (the rest went to the worker)."""
         self.worker_calls = 0
@@ -314,8 +316,7 @@ class LocalClient:
             if conn is None:
                 return None
             start = time.perf_counter()
-            deadline = start + self.inline_budget
-            conn.set_progress_handler(lambda: time.perf_counter() > deadline, _PROGRESS_STEPS)
+            self._deadline = start + self.inline_budget
             changes = conn.total_changes
             try:
                 value = fn(*args)
@@ -328,7 +329,7 @@ class LocalClient:
                     self._slow.add(key)
                 return None
             finally:
-                conn.set_progress_handler(None, 0)
+                self._deadline = math.inf
                 self._held += time.perf_counter() - start
             if conn.total_changes != changes:
                 self._wrote()
@@ -336,6 +337,11 @@ class LocalClient:
             return value
         finally:
             self._lock.release()
+
+    def _past_deadline(self) -> bool:
+        """The progress handler: stop the inline call under way once it is past its
+        deadline (installed once, at open; worker jobs run with no deadline)."""
+        return time.perf_counter() > self._deadline
 
     def _wrote(self) -> None:
         """Count one write commit (either path, under the lock); every _CHECKPOINT_EVERY of
@@ -486,6 +492,7 @@ class LocalClient:
         if self._inline:
             # Checkpoints fsync: they run on the worker, never inside an inline commit.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
         # When the WAL starts over, a file grown past _WAL_KEEP_BYTES is cut back to it.
         conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
 
