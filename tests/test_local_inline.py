@@ -77,9 +77,30 @@ async def test_a_long_query_moves_to_the_worker_and_the_loop_keeps_running(
     assert client.worker_calls == worker + 1
     assert client.inline_calls == inline
     assert during > 100  # it ran on the worker after at most inline_budget on the loop
-    # The same SQL goes straight to the worker from now on: no second inline attempt.
+    # The same SQL goes straight to the worker next time, then is tried inline again.
     assert (await client.execute(SLOW, (10,))).scalar() == 10
     assert client.worker_calls == worker + 2
+    assert (await client.execute(SLOW, (10,))).scalar() == 10
+    assert client.inline_calls == inline + 1  # quick now: it ran inline
+
+
+async def test_sql_that_keeps_running_long_is_tried_inline_ever_less_often(
+    client: LocalClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stops: list[int] = []
+    ran_slow = LocalClient._ran_slow
+
+    def counted(self: LocalClient, key: tuple[str, ...]) -> None:
+        stops.append(self.worker_calls)
+        ran_slow(self, key)
+
+    monkeypatch.setattr(LocalClient, "_ran_slow", counted)
+    worker = client.worker_calls
+    for _ in range(7):
+        assert (await client.execute(SLOW, (200_000,))).scalar() == 200_000
+    # Stopped inline on calls 1, 3 and 6: after each stop it waits 1, 2, then 4 calls.
+    assert [n - worker for n in stops] == [0, 2, 5]
+    assert client.worker_calls == worker + 7
 
 
 async def test_an_interrupted_batch_writes_nothing_inline_then_everything_on_the_worker(

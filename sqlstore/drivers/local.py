@@ -6,9 +6,10 @@ database is in ``durability="normal"`` and the call is not known to run long. It
 waits there: the connection's busy timeout is 0 outside worker jobs, so a lock held by
 another connection or process fails at once and the call goes to the worker instead; a
 progress handler stops the call once it has used ``inline_budget`` seconds of SQLite time,
-rolls it back and hands it to the worker too (and that SQL goes to the worker from then
-on). Commits there never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints,
-which do, run on the worker (see ``_checkpoint``). After ``inline_budget`` of inline work
+rolls it back and hands it to the worker too (and that SQL's next calls go to the
+worker: 1, then 2, 4, ... after each further stop; see ``_SLOW_WAIT_MAX``). Commits there
+never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints, which do, run on the
+worker (see ``_checkpoint``). After ``inline_budget`` of inline work
 a call yields to the event loop once, so a loop of awaited calls does not starve other
 tasks.
 
@@ -84,6 +85,12 @@ back and grown again each time."""
 
 _SLOW_LIMIT = 1024
 """The most statement lists remembered as too slow to run inline."""
+
+_SLOW_WAIT_MAX = 1024
+"""The most calls of a statement list that go to the worker before it is tried inline
+again: a list stopped for running past the budget waits 1 call, then 2, 4, ... up to
+this many after each further stop. (A first run may be slow only because SQLite
+compiles its statements; and a list that ran slow under load may be quick again.)"""
 
 _HAND_OVER = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_INTERRUPT")
 """Inline failures (error-name prefixes) that mean "let the worker do it", not "tell the
@@ -199,7 +206,9 @@ class LocalClient:
         self._finished = 0  # jobs the worker has done (worker side)
         self._writes = 0  # write commits since the last checkpoint
         self._checkpointer: sqlite3.Connection | None = None  # the worker's, for checkpoints
-        self._slow: set[tuple[str, ...]] = set()
+        self._slow: dict[tuple[str, ...], list[int]] = {}
+        """Statement lists stopped for running past the inline budget: [calls still to go
+        to the worker, the wait after its next stop] (see _SLOW_WAIT_MAX)."""
         self._held = 0.0  # seconds of inline work since the last yield to the loop
         self._deadline = math.inf  # when the inline call under way must stop (see _past_deadline)
         self.inline_calls = 0
@@ -297,13 +306,29 @@ class LocalClient:
     # -- inline path (event loop thread) ---------------------------------------------
 
     def _may_inline(self, key: tuple[str, ...]) -> bool:
-        return (
+        if not (
             self._inline
             and not self._closed
             and self._conn is not None
             and self._submitted == self._finished  # the worker has nothing queued
-            and key not in self._slow
-        )
+        ):
+            return False
+        slow = self._slow.get(key)
+        if slow is None or slow[0] == 0:
+            return True  # (a slow list's turn to try inline again)
+        slow[0] -= 1
+        return False
+
+    def _ran_slow(self, key: tuple[str, ...]) -> None:
+        """A statement list was stopped inline: send its next calls to the worker."""
+        slow = self._slow.get(key)
+        if slow is None:
+            if len(self._slow) >= _SLOW_LIMIT:
+                self._slow.clear()
+            self._slow[key] = [1, 2]
+        else:
+            slow[0] = slow[1]
+            slow[1] = min(2 * slow[1], _SLOW_WAIT_MAX)
 
     def _inline_call(self, fn: Callable[..., Any], key: tuple[str, ...], *args: Any) -> Any:
         """``fn(*args)`` on this thread, or None when the worker must do it instead
@@ -324,15 +349,15 @@ class LocalClient:
                 if not _hand_over(exc):
                     raise
                 if getattr(exc, "code", None) == "SQLITE_INTERRUPT":
-                    if len(self._slow) >= _SLOW_LIMIT:
-                        self._slow.clear()
-                    self._slow.add(key)
+                    self._ran_slow(key)
                 return None
             finally:
                 self._deadline = math.inf
                 self._held += time.perf_counter() - start
             if conn.total_changes != changes:
                 self._wrote()
+            if self._slow:
+                self._slow.pop(key, None)  # quick this time: no longer slow
             self.inline_calls += 1
             return value
         finally:
