@@ -240,24 +240,26 @@ def insert_conversation_message(
     return (_INSERT_ONE_VALUES[by_id], (*ref, *row))
 
 
-_INSERT_MANY = _both(
-    """INSERT INTO messages ({columns})
+# One text for both ways of finding the thread (see _Find): SQLite compiles a statement of
+# 700 parameters in about a millisecond, so a second text cost the second batch of a
+# conversation as much as its insert. The condition costs one index seek more.
+_EITHER = "(id = ?1 AND ?2 IS NULL) OR (user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
+
+_INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
            n.content, n.metadata, n.run_id, n.created_at
     FROM (SELECT id,
                  (SELECT COALESCE(MAX(seq), 0) FROM messages
                   WHERE thread_id = threads.id) AS top,
                  (SELECT role FROM messages WHERE thread_id = threads.id
-                  ORDER BY seq DESC LIMIT 1) AS last_role
-          FROM threads WHERE {where}) AS t,
-         (SELECT """
-    + VALUE_COLUMNS
-    + """ FROM {values}) AS n
+                  ORDER BY seq DESC LIMIT 1) AS last_role,
+                 ?4 AS skip_same_role
+          FROM threads WHERE {_EITHER}) AS t,
+         (SELECT {VALUE_COLUMNS} FROM {{values}}) AS n
     WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
-      AND (?4 = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+      AND (t.skip_same_role = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq"""
-)
 
 
 def insert_conversation_messages(
@@ -277,12 +279,11 @@ def insert_conversation_messages(
     nothing is stored. Each returns ``id, seq`` of the rows it inserted (see
     ``messages.stored_messages``).
     """
-    sql = _INSERT_MANY[thread_id is not None]
     head = (*_ref_args(key, thread_id), 1 if skip_same_role else 0)
     statements: list[SqlArgs] = []
     for start, part in chunks(rows):
-        values, args = values_table(part, start, first=len(head) + 1)
-        statements.append((sql.format(values=values), (*head, *args)))
+        values, args = values_table(part, start)  # its ? follow ?1-?4
+        statements.append((_INSERT_MANY.format(values=values), (*head, *args)))
     return statements
 
 

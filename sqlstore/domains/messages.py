@@ -15,7 +15,6 @@ one ``batch`` together with their own (thread upserts, trimming, counters).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,25 +155,19 @@ VALUE_COLUMNS = (
 """Names for the columns of values_table's rows (select them FROM the table)."""
 
 
-def values_table(
-    rows: Sequence[MessageRow], start: int = 0, *, first: int = 1
-) -> tuple[str, list[Any]]:
-    """``(VALUES (?N, ...), ...)`` of message rows, each led by its position ``k`` in the call
-    (from ``start``), its parameters numbered from ``first``, and the arguments to bind.
-    Bound values, no JSON to parse per row."""
+def values_table(rows: Sequence[MessageRow], start: int = 0) -> tuple[str, list[Any]]:
+    """``(VALUES (?, ...), ...)`` of message rows, each led by its position ``k`` in the call
+    (from ``start``), and the arguments to bind. Bound values, no JSON to parse per row.
+
+    Its parameters are anonymous: SQLite numbers each one after the highest number used
+    before it in the statement's text, so any numbered ``?N`` of the statement must come
+    before the table. (Numbered ones, ``?5`` ... ``?704``, took SQLite twice as long to
+    compile: 1.2 ms for 100 rows.)"""
     args: list[Any] = []
     for k, row in enumerate(rows, start):
         args.append(k)
         args.extend(row)
-    return _values_sql(len(rows), first), args
-
-
-@functools.lru_cache(maxsize=64)
-def _values_sql(count: int, first: int) -> str:
-    width = len(VALUE_COLUMNS.split(","))
-    numbers = iter(range(first, first + count * width))
-    rows = ["(" + ", ".join(f"?{next(numbers)}" for _ in range(width)) + ")" for _ in range(count)]
-    return "(VALUES " + ", ".join(rows) + ")"
+    return "(VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows)) + ")", args
 
 
 def chunks(rows: Sequence[MessageRow]) -> list[tuple[int, Sequence[MessageRow]]]:
@@ -216,7 +209,7 @@ def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statemen
     """
     statements: list[Statement] = []
     for start, part in chunks(rows):
-        values, args = values_table(part, start, first=3)
+        values, args = values_table(part, start)
         statements.append(
             (
                 f"""INSERT INTO messages ({MESSAGE_COLUMNS})
