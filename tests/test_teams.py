@@ -165,6 +165,48 @@ async def test_sessions_runs_and_messages(store: sqlstore.Store) -> None:
     assert [r.id for r in runs] == [run.data.id]
 
 
+async def thread_counters(store: sqlstore.Store, thread_id: str) -> tuple[Any, ...]:
+    thread = await store.execute(
+        "SELECT message_count, last_seq FROM threads WHERE id = ?", (thread_id,)
+    )
+    return tuple(thread.rows[0])
+
+
+@pytest.mark.parametrize("deleted", ["run", "message"])
+async def test_deleting_runs_or_messages_keeps_the_session_counters_right(
+    store: sqlstore.Store, deleted: str
+) -> None:
+    """A run's messages go with it (cascade), and messages can be deleted by filter: the
+    session's message_count and last_seq follow, and the next message's seq and count
+    are right (the counters count messages above last_seq)."""
+    user = unique("user")
+    team = (await store.teams.upsert(Team(user_id=user, config=team_config()))).data
+    session = (await store.teams.upsert(Session(team_id=team.id, name="chat"))).data
+    first = (await store.teams.upsert(Run(session_id=session.id))).data
+    second = (await store.teams.upsert(Run(session_id=session.id))).data
+    for run in (first, first, second, second, second):  # seq 1-2 in the first, 3-5 in the last
+        added = await store.teams.upsert(
+            Message(session_id=session.id, run_id=run.id, role="user", content="x")
+        )
+        assert added.status
+    assert await thread_counters(store, session.id) == (5, 5)
+
+    if deleted == "run":
+        gone = await store.teams.delete("run", {"id": second.id})
+    else:
+        gone = await store.teams.delete("message", {"run_id": second.id})
+    assert gone.status and gone.data == {"deleted": 1 if deleted == "run" else 3}
+    assert await thread_counters(store, session.id) == (2, 2)
+
+    after = await store.teams.upsert(
+        Message(session_id=session.id, run_id=first.id, role="assistant", content="y")
+    )
+    assert after.data.seq == 3
+    assert await thread_counters(store, session.id) == (3, 3)
+    messages = (await store.teams.get("message", {"session_id": session.id})).data
+    assert [m.seq for m in messages] == [1, 2, 3]
+
+
 async def test_message_for_a_missing_session_is_not_stored(store: sqlstore.Store) -> None:
     mid = unique("m")
     r = await store.teams.upsert(

@@ -271,11 +271,36 @@ def select_page(
 
 def delete_rows(
     kind: Kind, filters: Mapping[str, Any] | None, everything: bool
-) -> tuple[str, list[Any]]:
-    """``DELETE ... RETURNING id`` for the matching rows; an empty filter needs ``everything``."""
+) -> list[tuple[str, list[Any]]]:
+    """The statements of a delete, for one batch: ``DELETE ... RETURNING id`` of the
+    matching rows, last; an empty filter needs ``everything``.
+
+    Deleting messages, or runs (whose messages go with them), first brings the counters
+    of the sessions that lose messages to what will be left (``message_count``, and
+    ``last_seq`` to the highest ``seq`` left, so the next message's seq and count follow
+    on): their other writers count only messages above ``last_seq``. That recount reads
+    each such session's messages once; deletes are rare, saves are not.
+    """
     if not filters and not everything:
         raise ValidationError(
             f"delete of {kind.name} needs filters; pass all=True to delete every {kind.name}"
         )
     where, args = where_clause(kind, filters)
-    return f"DELETE FROM {kind.table} WHERE {where} RETURNING id", args
+    delete = (f"DELETE FROM {kind.table} WHERE {where} RETURNING id", args)
+    if kind.table == "messages":
+        going, kept = f"({where})", f"NOT COALESCE(({where}), 0)"
+    elif kind.table == "runs":
+        going = f"run_id IN (SELECT id FROM runs WHERE {where})"
+        kept = f"(run_id IS NULL OR NOT COALESCE({going}, 0))"
+    else:  # teams and sessions take whole threads with them
+        return [delete]
+    recount = (
+        f"""UPDATE threads SET
+            message_count = (SELECT count(*) FROM messages
+                             WHERE thread_id = threads.id AND {kept}),
+            last_seq = (SELECT COALESCE(MAX(seq), 0) FROM messages
+                        WHERE thread_id = threads.id AND {kept})
+        WHERE id IN (SELECT thread_id FROM messages WHERE {going})""",
+        [*args, *args, *args],
+    )
+    return [recount, delete]

@@ -390,8 +390,7 @@ class TeamStore:
         empty filter is a ValidationError unless ``all=True``.
         """
         k = kind_of(kind)
-        sql, args = delete_rows(k, filters, all)
-        result = await self._store.execute(sql, args)
+        result = (await self._store.batch(delete_rows(k, filters, all)))[-1]
         n = len(result.rows)
         return Response(True, f"{n} {k.name}(s) deleted", {"deleted": n})
 
