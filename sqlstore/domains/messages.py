@@ -96,7 +96,9 @@ def encode_messages(
     Messages without a time get ``now``, kept increasing within the batch but never
     later than a caller-given time that follows them.
     """
-    if isinstance(messages, str | bytes | dict) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, str | bytes | dict) or not isinstance(messages, Sequence)
+    ):
         raise ValidationError("messages must be a list of messages")
     if not messages:
         raise ValidationError("at least one message is needed")

@@ -243,7 +243,9 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
     The common shape, a ``(sql, tuple_or_list)`` pair, is passed through as it is, and a
     run of one SQL text is checked once, so large batches cost little here.
     """
-    if isinstance(statements, str) or not isinstance(statements, Sequence):
+    if type(statements) is not list and (  # (a list: no ABC check)
+        isinstance(statements, str) or not isinstance(statements, Sequence)
+    ):
         raise ValidationError("batch() takes a sequence of statements")
     out: list[tuple[str, Any]] = []
     append = out.append
