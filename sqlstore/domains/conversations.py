@@ -182,11 +182,7 @@ def _both(template: str) -> tuple[str, str]:
 
     def form(find: _Find) -> str:
         return template.format(
-            value=find.value,
-            ref=find.ref,
-            where=find.where,
-            columns=MESSAGE_COLUMNS,
-            values="{values}",  # left for the call (insert_conversation_messages)
+            value=find.value, ref=find.ref, where=find.where, columns=MESSAGE_COLUMNS
         )
 
     return form(_FIND_BY_KEY), form(_FIND_BY_ID)
@@ -209,7 +205,8 @@ _INSERT_ONE = _both("""INSERT INTO messages ({columns})
 
 
 # Without skip_same_role nothing filters the row, so it goes in as one VALUES row with scalar
-# subqueries (the thread row exists: the upsert before it in the batch made it). An INSERT
+# subqueries (the thread row exists: the upsert before it in the batch made it, or the store
+# saw it; if it is gone, {value} is NULL and NOT NULL fails the batch). An INSERT
 # ... SELECT that reads messages itself first copies its result into a temporary table,
 # about 2 us of the 10 the statement above costs.
 _INSERT_ONE_VALUES = _both("""INSERT INTO messages ({columns})
