@@ -9,9 +9,8 @@ progress handler stops the call once it has used ``inline_budget`` seconds of SQ
 rolls it back and hands it to the worker too (and that SQL's next calls go to the
 worker: 1, then 2, 4, ... after each further stop; see ``_SLOW_WAIT_MAX``). Commits there
 never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints, which do, run on the
-worker (see ``_checkpoint``). After ``inline_budget`` of inline work
-a call yields to the event loop once, so a loop of awaited calls does not starve other
-tasks.
+worker (see ``_checkpoint``). After ``inline_budget`` of inline work a call yields to the
+event loop once, so a loop of awaited calls does not starve other tasks.
 
 Worker path. Everything else is one hop to the worker thread, which holds the connection
 for the whole job with the full ``busy_timeout``: a batch runs there under
