@@ -220,6 +220,31 @@ async def test_same_role_rule_is_applied_inside_the_batch(store: sqlstore.Store)
     assert roles == ["user", "assistant", "user", "user"]
 
 
+@pytest.mark.parametrize("given_ids", [False, True])
+async def test_many_messages_are_numbered_alike_with_or_without_given_ids(
+    store: sqlstore.Store, given_ids: bool
+) -> None:
+    """Messages whose ids this call made go in with a cheaper statement (no id can be
+    stored yet) than messages with given ids: both number the same, past the 100 rows of
+    one statement and after a first message dropped by the same-role rule."""
+
+    def m(role: str, text: str) -> dict[str, Any]:
+        return msg(role, text, id=new_id()) if given_ids else msg(role, text)
+
+    k = key()
+    await store.conversations.save(*k, m("user", "q0"))
+    roles = ["user"] + ["assistant" if i % 2 else "user" for i in range(1, 151)]
+    saved = await store.conversations.save_many(
+        *k, [m(role, str(i)) for i, role in enumerate(roles)], skip_same_role=True
+    )
+    assert saved.skipped == 1  # the first: a user message after the stored user message
+    assert [m.seq for m in saved.inserted] == list(range(2, 152))
+    assert [m.content[0]["text"] for m in saved.inserted] == [str(i) for i in range(1, 151)]
+    assert saved.message_count == 151
+    newest = await store.conversations.newest(*k, 200)
+    assert [m.seq for m in newest] == list(range(1, 152))
+
+
 async def test_timestamps_are_kept_or_taken_from_the_clock(store: sqlstore.Store) -> None:
     k = key()
     start = now_ms()

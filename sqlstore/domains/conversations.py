@@ -39,6 +39,7 @@ from .messages import (
     Message,
     MessageRow,
     NewMessage,
+    any_id_given,
     chunks,
     encode_messages,
     message_from_row,
@@ -242,21 +243,34 @@ def insert_conversation_message(
 # conversation as much as its insert. The condition costs one index seek more.
 _EITHER = "(id = ?1 AND ?2 IS NULL) OR (user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
 
+# Two numberings of the rows. Exact: seq continues from the thread's highest without gaps,
+# row_number() over the rows actually inserted (a message whose id is already stored is
+# left out first). Fresh: when every id was made by this call, none can be stored, so seq
+# is the highest + the row's place in the call (?5: the place of this statement's first
+# row); that spares the window function and the id lookups, a third of the statement
+# (150 of 440 us for 100 rows). Either way a first message dropped by the same-role rule
+# (?4: the rule is on, ?6: the first message's role) is not numbered.
 _INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-    SELECT n.id, t.id, t.top + row_number() OVER (ORDER BY n.k), n.role,
-           n.content, n.metadata, n.run_id, n.created_at
+    SELECT n.id, t.id, {{seq}}, n.role, n.content, n.metadata, n.run_id, n.created_at
     FROM (SELECT id,
                  (SELECT COALESCE(MAX(seq), 0) FROM messages
                   WHERE thread_id = threads.id) AS top,
-                 (SELECT role FROM messages WHERE thread_id = threads.id
-                  ORDER BY seq DESC LIMIT 1) AS last_role,
-                 ?4 AS skip_same_role
+                 (?4 <> 0 AND ?5 = 0 AND (SELECT role FROM messages WHERE thread_id = threads.id
+                                          ORDER BY seq DESC LIMIT 1) IS ?6) AS first_dropped
           FROM threads WHERE {_EITHER}) AS t,
          (SELECT {VALUE_COLUMNS} FROM {{values}}) AS n
-    WHERE NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id)
-      AND (t.skip_same_role = 0 OR n.k > 0 OR t.last_role IS NOT n.role)
+    WHERE {{stored}} (n.k > 0 OR NOT t.first_dropped)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq"""
+
+_INSERT_MANY_EXACT = _INSERT_MANY.format(
+    seq="t.top + row_number() OVER (ORDER BY n.k)",
+    stored="NOT EXISTS (SELECT 1 FROM messages AS old WHERE old.id = n.id) AND",
+    values="{values}",
+)
+_INSERT_MANY_FRESH = _INSERT_MANY.format(
+    seq="t.top + n.k - ?5 + 1 - t.first_dropped", stored="", values="{values}"
+)
 
 
 def insert_conversation_messages(
@@ -265,22 +279,26 @@ def insert_conversation_messages(
     *,
     skip_same_role: bool,
     thread_id: str | None = None,
+    fresh_ids: bool = False,
 ) -> list[SqlArgs]:
     """INSERTs of every message row (see messages.encode_messages), one per
     VALUES_ROWS rows, all for the same batch (one message: see insert_conversation_message).
 
-    ``seq`` continues from the thread's highest without gaps (``row_number`` over the rows
-    actually inserted); ids already stored are skipped; with ``skip_same_role`` the first
-    message is skipped when its role equals the role of the conversation's last message.
-    The thread is found by ``thread_id`` when given, else by ``key``; with no such thread
-    nothing is stored. Each returns ``id, seq`` of the rows it inserted (see
-    ``messages.stored_messages``).
+    ``seq`` continues from the thread's highest without gaps; ids already stored are
+    skipped; with ``skip_same_role`` the first message is skipped when its role equals the
+    role of the conversation's last message. Pass ``fresh_ids`` when this call made every
+    id (none can be stored yet: a cheaper statement). The thread is found by ``thread_id``
+    when given, else by ``key``; with no such thread nothing is stored. Each returns
+    ``id, seq`` of the rows it inserted (see ``messages.stored_messages``).
     """
-    head = (*_ref_args(key, thread_id), 1 if skip_same_role else 0)
+    ref = _ref_args(key, thread_id)
+    sql = _INSERT_MANY_FRESH if fresh_ids else _INSERT_MANY_EXACT
+    first_role = rows[0][1] if rows else None
     statements: list[SqlArgs] = []
     for start, part in chunks(rows):
-        values, args = values_table(part, start)  # its ? follow ?1-?4
-        statements.append((_INSERT_MANY.format(values=values), (*head, *args)))
+        values, args = values_table(part, start)  # its ? follow ?1-?6
+        head = (*ref, 1 if skip_same_role else 0, start, first_role)
+        statements.append((sql.format(values=values), (*head, *args)))
     return statements
 
 
@@ -365,12 +383,14 @@ def save_statements(
     max_history: int | None,
     skip_same_role: bool,
     history: int,
+    fresh_ids: bool = False,
 ) -> list[SqlArgs]:
     """The statements of one save, in the order they run in its batch: the thread upsert
     (left out when ``thread_id``, the conversation's thread id, is known: the others then
     find the thread by it, else by ``key``), the inserts (one for a single message, else
-    one per VALUES_ROWS messages), the counters, trimming, the thread's state (see
-    ``select_state``), then reading the newest ``history`` messages."""
+    one per VALUES_ROWS messages; ``fresh_ids``: the call made every id), the counters,
+    trimming, the thread's state (see ``select_state``), then reading the newest
+    ``history`` messages."""
     statements = [] if thread_id is not None else [upsert_thread(key, new_id(), now)]
     if len(rows) == 1:
         statements.append(
@@ -380,7 +400,7 @@ def save_statements(
         )
     else:
         statements += insert_conversation_messages(
-            key, rows, skip_same_role=skip_same_role, thread_id=thread_id
+            key, rows, skip_same_role=skip_same_role, thread_id=thread_id, fresh_ids=fresh_ids
         )
     statements.append(update_counters(key, now, max_history, thread_id))
     if max_history is not None:
@@ -485,15 +505,29 @@ class Conversations:
             raise ValidationError("skip_same_role must be True or False")
         now = now_ms()
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
+        fresh = len(encoded) > 1 and not any_id_given(messages)
         if skip_same_role:
             encoded = drop_repeated_roles(encoded)
+
+        def statements(thread_id: str | None) -> list[SqlArgs]:
+            return save_statements(
+                key,
+                encoded,
+                thread_id=thread_id,
+                now=now,
+                max_history=keep,
+                skip_same_role=skip_same_role,
+                history=wanted,
+                fresh_ids=fresh,
+            )
+
         known = self._known.get(key)
         saved = None
         if known is not None:
-            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, known)
+            saved = await self._save(statements(known), encoded, keep, wanted, known=True)
         if saved is None:
             self._known.pop(key, None)
-            saved = await self._save(key, encoded, now, keep, skip_same_role, wanted, None)
+            saved = await self._save(statements(None), encoded, keep, wanted, known=False)
             assert saved is not None  # the batch created the thread row
         if len(self._known) >= _KNOWN_LIMIT:
             self._known.clear()
@@ -509,37 +543,28 @@ class Conversations:
 
     async def _save(
         self,
-        key: tuple[str, str, str],
+        statements: list[SqlArgs],
         encoded: list[MessageRow],
-        now: int,
         keep: int | None,
-        skip_same_role: bool,
         wanted: int,
-        thread_id: str | None,
+        *,
+        known: bool,
     ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int] | None:
-        """One save's batch; with ``thread_id`` (known), without the thread upsert, and
-        None when that thread row turned out to be gone (nothing was written then)."""
-        statements = save_statements(
-            key,
-            encoded,
-            thread_id=thread_id,
-            now=now,
-            max_history=keep,
-            skip_same_role=skip_same_role,
-            history=wanted,
-        )
+        """One save's batch (see save_statements); ``known``: it finds the thread by id,
+        without the upsert, and None means that thread row turned out to be gone (nothing
+        was written then)."""
         try:
             results = await self._store.batch(statements)
         except QueryError:
-            if thread_id is not None:  # e.g. the one-message insert found no thread: NULL
+            if known:  # e.g. the one-message insert found no thread: NULL
                 return None
             raise
         state = len(statements) - 1 - (wanted > 0)
         state_rows = results[state].values
-        if not state_rows:  # no thread row (only possible for a known thread_id)
+        if not state_rows:  # no thread row (only possible for a known thread id)
             return None
         found_id, count = state_rows[0]
-        first = 0 if thread_id is not None else 1
+        first = 0 if known else 1
         inserts = state - first - 1 - (keep is not None)
         stored = stored_messages(results, first, inserts, str(found_id), encoded)
         history_rows = results[-1].values if wanted else ()

@@ -150,6 +150,12 @@ def encode_messages(
     return rows
 
 
+def any_id_given(messages: Sequence[NewMessage | dict[str, Any]]) -> bool:
+    """Whether the caller gave any of these (validated) messages its id; if not, every id
+    is made by this call and none can be stored yet."""
+    return any((m.get("id") if isinstance(m, dict) else m.id) is not None for m in messages)
+
+
 VALUE_COLUMNS = (
     "column1 AS k, column2 AS id, column3 AS role, column4 AS content, "
     "column5 AS metadata, column6 AS run_id, column7 AS created_at"
