@@ -531,25 +531,26 @@ class LocalClient:
         results: list[Result] = []
         sql = "BEGIN IMMEDIATE"
         try:
-            conn.execute(sql)
+            cursor = conn.cursor()  # one for the whole batch, not one per statement
+            cursor.execute(sql)
             i, n = 0, len(statements)
             while i < n:
                 sql, args = statements[i]
-                cursor = conn.execute(sql, args)
+                cursor.execute(sql, args)
                 if cursor.description is None:
                     # A run of the same row-less statement goes through executemany.
                     j = i + 1
                     while j < n and statements[j][0] == sql:
                         j += 1
                     if j > i + 1:
-                        conn.executemany(sql, [a for _, a in statements[i + 1 : j]])
+                        cursor.executemany(sql, [a for _, a in statements[i + 1 : j]])
                     results.extend([EMPTY_RESULT] * (j - i))
                     i = j
                 else:
                     results.append(_rows(cursor))
                     i += 1
             sql = "COMMIT"
-            conn.execute(sql)
+            cursor.execute(sql)
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
