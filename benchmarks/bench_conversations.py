@@ -288,40 +288,49 @@ async def store_fill(store: sqlstore.Store, key: tuple[str, str, str], n: int, t
 # --- scenarios ------------------------------------------------------------------------------
 
 
-async def saves(folder: Path, n: int, keep: int | None, label: str, rounds: int) -> None:
-    """``n`` single saves per contender, in ``rounds`` interleaved rounds (each on a new
-    file); each contender's median round is reported."""
+async def median_rounds(
+    rounds: int, run_round: Callable[[int], Awaitable[dict[str, float]]]
+) -> dict[str, float]:
+    """Each contender's median over ``rounds`` interleaved rounds (``run_round(r)`` runs
+    every contender once and returns their rates)."""
     runs: dict[str, list[float]] = {}
     for r in range(rounds):
+        for name, value in (await run_round(r)).items():
+            runs.setdefault(name, []).append(value)
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+async def saves(folder: Path, n: int, keep: int | None, label: str, rounds: int) -> None:
+    """``n`` single saves per contender, each round on new files (see median_rounds)."""
+
+    async def one_round(r: int) -> dict[str, float]:
         base = folder / f"{label}_{r}"
-        results = {
+        return {
             "sqlstore": await store_saves(f"file:{base}_s.db", n, keep),
             "sqlstore_compat": await compat_saves(f"file:{base}_c.db", n, keep),
             "raw_sqlite3": raw_saves(Path(f"{base}_r.db"), n, keep),
             "raw_sqlite3_same_sql": raw_same_sql_saves(Path(f"{base}_q.db"), n, keep),
             "agent_squad": await peer_saves(Path(f"{base}_p.db"), n, keep),
         }
-        for name, value in results.items():
-            runs.setdefault(name, []).append(value)
-    for name, values in runs.items():
-        report(f"{label}_{name}", statistics.median(values), "saves/s")
+
+    for name, value in (await median_rounds(rounds, one_round)).items():
+        report(f"{label}_{name}", value, "saves/s")
 
 
 async def batches(folder: Path, total: int, size: int, rounds: int) -> None:
-    """``total`` messages in batches of ``size`` per contender, in ``rounds`` interleaved
-    rounds (each on a new file); each contender's median round is reported."""
-    runs: dict[str, list[float]] = {}
-    for r in range(rounds):
+    """``total`` messages in batches of ``size`` per contender, each round on new files
+    (see median_rounds)."""
+
+    async def one_round(r: int) -> dict[str, float]:
         base = folder / f"b_{r}"
-        results = {
+        return {
             "sqlstore": await store_batches(f"file:{base}_s.db", total, size),
             "raw_sqlite3": raw_batches(Path(f"{base}_r.db"), total, size),
             "agent_squad": await peer_batches(Path(f"{base}_p.db"), total, size),
         }
-        for name, value in results.items():
-            runs.setdefault(name, []).append(value)
-    for name, values in runs.items():
-        report(f"batch100_{name}", statistics.median(values), "msgs/s")
+
+    for name, value in (await median_rounds(rounds, one_round)).items():
+        report(f"batch100_{name}", value, "msgs/s")
 
 
 async def newest(folder: Path, small: int, large: int, reps: int, peer_reps: int) -> None:
