@@ -3,7 +3,7 @@
 All in one run, side by side, on files in one temporary folder (WAL for sqlstore and raw
 sqlite3; agent-squad's libsql ``file:`` client as it ships). The remote figures use a local
 tursodb server started here. Prints ``name value unit`` lines, then the ratios. The save
-and batch scenarios run three interleaved rounds (every contender once per round, each on
+and batch scenarios run five interleaved rounds (every contender once per round, each on
 a new file) and report each contender's median round: this small VM moves single rounds
 by 10-20 %.
 
@@ -455,7 +455,7 @@ async def main() -> None:
     saves_n = 200 if quick else 2000
     large = 10_000 if quick else 100_000
     batch_total = 200 if quick else 1000
-    rounds = 1 if quick else 3  # interleaved rounds of the save and batch scenarios
+    rounds = 1 if quick else 5  # interleaved rounds of the save and batch scenarios
     agents, per_agent = (5, 20) if quick else (20, 50)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
