@@ -160,7 +160,9 @@ def _solo(sql: str) -> bool:
 
 _READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
 """Statements that only read: inline they run in autocommit mode. Every other inline
-statement runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a ROLLBACK) runs
+statement (a ``WITH ... SELECT`` too, since a WITH may lead a write: it only takes the
+write lock it did not need) runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a
+ROLLBACK) runs
 with no deadline. SQLite calls the progress handler once more after a statement has
 finished, and a stop there reports SQLITE_INTERRUPT for a statement whose changes are
 made: in autocommit mode they would be committed, and the call redone on the worker
