@@ -59,7 +59,10 @@ _FAR_FUTURE = 2**62
 SqlArgs = tuple[str, tuple[Any, ...]]
 """A statement with positional arguments (a ``Statement`` for ``batch``)."""
 
-_BY_KEY = "(SELECT id FROM threads WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
+_KEY_WHERE = "user_id = ?1 AND session_id = ?2 AND agent_id = ?3"
+"""The condition on ``threads`` that selects a conversation by its key (?1-?3)."""
+
+_BY_KEY = f"(SELECT id FROM threads WHERE {_KEY_WHERE})"
 """The conversation's thread id, looked up by its key inside SQL (NULL: no thread row)."""
 
 
@@ -79,7 +82,7 @@ class _Find:
     where: str
 
 
-_FIND_BY_KEY = _Find(_BY_KEY, _BY_KEY, "user_id = ?1 AND session_id = ?2 AND agent_id = ?3")
+_FIND_BY_KEY = _Find(_BY_KEY, _BY_KEY, _KEY_WHERE)
 """A thread known by its key only: ?1-?3 are the user, session and agent ids."""
 
 _FIND_BY_ID = _Find("(SELECT id FROM threads WHERE id = ?1)", "?1", "id = ?1")
@@ -241,7 +244,7 @@ def insert_conversation_message(
 # One text for both ways of finding the thread (see _Find): SQLite compiles a statement of
 # 700 parameters in about a millisecond, so a second text cost the second batch of a
 # conversation as much as its insert. The condition costs one index seek more.
-_EITHER = "(id = ?1 AND ?2 IS NULL) OR (user_id = ?1 AND session_id = ?2 AND agent_id = ?3)"
+_EITHER = f"(id = ?1 AND ?2 IS NULL) OR ({_KEY_WHERE})"
 
 # Two numberings of the rows. Exact: seq continues from the thread's highest without gaps,
 # row_number() over the rows actually inserted (a message whose id is already stored is
@@ -656,8 +659,7 @@ class Conversations:
         """How many messages the conversation holds (its counter: one row read)."""
         key = _key(user_id, session_id, agent_id)
         result = await self._store.execute(
-            "SELECT message_count FROM threads"
-            " WHERE user_id = ?1 AND session_id = ?2 AND agent_id = ?3",
+            f"SELECT message_count FROM threads WHERE {_KEY_WHERE}",
             key,
         )
         value = result.scalar()
@@ -666,7 +668,7 @@ class Conversations:
     async def delete_conversation(self, user_id: str, session_id: str, agent_id: str) -> Deleted:
         """Delete one conversation and its messages (one batch)."""
         key = _key(user_id, session_id, agent_id)
-        return await self._delete("user_id = ?1 AND session_id = ?2 AND agent_id = ?3", key)
+        return await self._delete(_KEY_WHERE, key)
 
     async def delete_session(self, user_id: str, session_id: str) -> Deleted:
         """Delete every agent's conversation of a session (one batch)."""

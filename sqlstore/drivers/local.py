@@ -162,8 +162,7 @@ _READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
 """Statements that only read: inline they run in autocommit mode. Every other inline
 statement (a ``WITH ... SELECT`` too, since a WITH may lead a write: it only takes the
 write lock it did not need) runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a
-ROLLBACK) runs
-with no deadline. SQLite calls the progress handler once more after a statement has
+ROLLBACK) runs with no deadline. SQLite calls the progress handler once more after a statement has
 finished, and a stop there reports SQLITE_INTERRUPT for a statement whose changes are
 made: in autocommit mode they would be committed, and the call redone on the worker
 would write them twice (seen under load: 3,002 rows for 3,000 inserts). Inside a
@@ -400,7 +399,8 @@ class LocalClient:
             self._queue.put(_Job("checkpoint", None, None))
 
     async def _share_loop(self) -> None:
-        """Yield to the event loop: ``inline_budget`` of inline work has piled up."""
+        """Yield to the event loop: ``inline_budget`` of inline work has piled up. (Callers
+        test that first: a coroutine call per inline call would cost the hot path.)"""
         self._held = 0.0
         await asyncio.sleep(0)
 
