@@ -41,7 +41,7 @@ from sqlstore.domains.conversations import save_statements  # noqa: E402
 from sqlstore.domains.messages import encode_messages  # noqa: E402
 from sqlstore.drivers.remote import RemoteClient  # noqa: E402
 from sqlstore.migrations import schema_statements  # noqa: E402
-from tests.tursodb_server import TursoServer  # noqa: E402
+from tests.servers import TursoServer  # noqa: E402
 
 ROLES = ("user", "assistant")
 RESULTS: dict[str, float] = {}

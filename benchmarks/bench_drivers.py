@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlstore  # noqa: E402
-from tests.tursodb_server import TursoServer  # noqa: E402
+from tests.servers import TursoServer  # noqa: E402
 
 CREATE = "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT)"
 INSERT = "INSERT INTO t (a, b) VALUES (?, ?)"

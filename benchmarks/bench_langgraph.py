@@ -40,7 +40,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # noqa: E402
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
 from sqlstore.compat.langgraph import LibSQLSaver  # noqa: E402
-from tests.tursodb_server import TursoServer  # noqa: E402
+from tests.servers import TursoServer  # noqa: E402
 
 
 def context(paragraphs: int) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import orjson  # noqa: E402
 
 import sqlstore  # noqa: E402
 from sqlstore.domains.team_models import Team, config_hash  # noqa: E402
-from tests.tursodb_server import TursoServer  # noqa: E402
+from tests.servers import TursoServer  # noqa: E402
 
 USER = "bench-user"
 

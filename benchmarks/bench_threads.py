@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import sqlstore  # noqa: E402
 from sqlstore.compat.agentomatic import LibSQLStore  # noqa: E402
 from sqlstore.domains.messages import NewMessage  # noqa: E402
-from tests.tursodb_server import TursoServer  # noqa: E402
+from tests.servers import TursoServer  # noqa: E402
 
 RESULTS: dict[str, float] = {}
 

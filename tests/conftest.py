@@ -1,4 +1,5 @@
-"""Fixtures: every database test runs on a local SQLite file and on a real tursodb server."""
+"""Fixtures: every database test runs on a local SQLite file and on two real libSQL servers
+(tursodb and sqld), each named in the test id: ``[local]``, ``[tursodb]``, ``[sqld]``."""
 
 from __future__ import annotations
 
@@ -10,16 +11,26 @@ import pytest
 
 import sqlstore
 from sqlstore.drivers import Client
-from tests.tursodb_server import TursoServer
+from tests.servers import ServerProcess, SqldServer, TursoServer
 
-BACKENDS = ("local", "remote")
+BACKENDS = ("local", "tursodb", "sqld")
+REMOTE_BACKENDS = ("tursodb", "sqld")
 
 
 @pytest.fixture(scope="session")
-def turso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TursoServer]:
+def tursodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TursoServer]:
     """One real tursodb server for the whole session, on a free loopback port."""
     server = TursoServer(tmp_path_factory.mktemp("tursodb") / "session.db")
     server.start()  # a missing binary or a dead server fails the tests, never skips them
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqld_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqldServer]:
+    """One real sqld server for the whole session, on a free loopback port."""
+    server = SqldServer(tmp_path_factory.mktemp("sqld") / "session.sqld")
+    server.start()
     yield server
     server.stop()
 
@@ -33,12 +44,46 @@ def fresh_server(tmp_path: Path) -> Iterator[TursoServer]:
     server.stop()
 
 
+@pytest.fixture
+def fresh_sqld(tmp_path: Path) -> Iterator[SqldServer]:
+    """A sqld server of this test's own (for tests that kill and restart it)."""
+    server = SqldServer(tmp_path / "own.sqld")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=REMOTE_BACKENDS)
+def remote_server(request: pytest.FixtureRequest) -> ServerProcess:
+    """Each real server of the session: tursodb, then sqld."""
+    server: ServerProcess = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
+@pytest.fixture(params=REMOTE_BACKENDS)
+def fresh_remote(request: pytest.FixtureRequest) -> ServerProcess:
+    """A server of this test's own, of each kind (for tests that kill and restart it)."""
+    name = "fresh_server" if request.param == "tursodb" else "fresh_sqld"
+    server: ServerProcess = request.getfixturevalue(name)
+    return server
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a database on each backend: a fresh local file, or the session server."""
+    """The URL of a database on each backend: a fresh local file, or a session server."""
     if request.param == "local":
         return f"file:{tmp_path / 'test.db'}"
-    server: TursoServer = request.getfixturevalue("turso_server")
+    server: ServerProcess = request.getfixturevalue(f"{request.param}_server")
+    return server.url
+
+
+@pytest.fixture(params=BACKENDS)
+def own_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of this test's own on each backend: a local file or a fresh server."""
+    if request.param == "local":
+        return f"file:{tmp_path / 'own.db'}"
+    name = "fresh_server" if request.param == "tursodb" else "fresh_sqld"
+    server: ServerProcess = request.getfixturevalue(name)
     return server.url
 
 
@@ -82,3 +127,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for backend, c in counts.items()
     ]
     terminalreporter.write_line("backends: " + "; ".join(parts))
+
+
+@pytest.fixture
+def turso_server(tursodb_server: TursoServer) -> TursoServer:
+    """The session's tursodb server (the older name of ``tursodb_server``)."""
+    return tursodb_server

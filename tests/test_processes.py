@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 import sqlstore
 from sqlstore.drivers import Client
 from tests.processes import run_workers
-from tests.tursodb_server import TursoServer
 
 
 async def test_four_processes_write_one_database(client: Client, db_url: str, table: str) -> None:
@@ -27,15 +22,8 @@ async def test_four_processes_write_one_database(client: Client, db_url: str, ta
     assert sorted(tuple(r) for r in per_worker.rows) == [(w, n + 2 * (n // 10)) for w in range(4)]
 
 
-@pytest.mark.parametrize("backend", ["local", "remote"])
-async def test_four_processes_initialize_a_fresh_database(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if backend == "local":
-        url = f"file:{tmp_path / 'fresh.db'}"
-    else:
-        server: TursoServer = request.getfixturevalue("fresh_server")
-        url = server.url
+async def test_four_processes_initialize_a_fresh_database(own_db_url: str) -> None:
+    url = own_db_url
     outcomes = await run_workers(*(["initialize", url] for _ in range(4)))
     for code, out, err in outcomes:
         assert code == 0, err

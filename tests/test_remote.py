@@ -13,7 +13,7 @@ import pytest
 import sqlstore
 from sqlstore.drivers.remote import RemoteClient, parse_remote_url
 from sqlstore.errors import AuthenticationError, ConfigurationError, UnavailableError
-from tests.tursodb_server import TursoServer, free_port
+from tests.servers import TursoServer, free_port
 
 SECRET = "s3cr3t-token-value"
 

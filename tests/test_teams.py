@@ -16,7 +16,6 @@ from sqlstore.domains.team_models import Message, Run, Session, Team, config_has
 from sqlstore.domains.teams import TeamStore
 from tests.conftest import unique
 from tests.processes import run_workers
-from tests.tursodb_server import TursoServer
 
 
 def team_config(label: str = "demo", n: int = 0) -> dict[str, Any]:
@@ -443,15 +442,8 @@ async def test_delete_team_cascades_to_its_sessions_runs_and_messages_only(
     assert await count(store, "threads", [plain]) == 1  # not a session: never matched
 
 
-@pytest.mark.parametrize("backend", ["local", "remote"])
-async def test_delete_everything_needs_all_true(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if backend == "local":
-        url = f"file:{tmp_path / 'own.db'}"
-    else:  # a server of this test's own: the session server is shared
-        server: TursoServer = request.getfixturevalue("fresh_server")
-        url = server.url
+async def test_delete_everything_needs_all_true(own_db_url: str) -> None:
+    url = own_db_url  # a database of this test's own: the session servers are shared
     async with sqlstore.Store(url) as store:
         for user in ("a", "b"):
             await make_tree(store.teams, user)
