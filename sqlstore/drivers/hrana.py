@@ -68,15 +68,27 @@ def decode_value(obj: JsonObj) -> Value:
     raise QueryError(f"unknown value type in the server's answer: {kind!r}")
 
 
-def parameter_names(sql: str) -> list[str]:
-    """Named parameters (``:a``, ``@a``, ``$a``) in order of first appearance.
+_NUMBERED: dict[str, tuple[str, tuple[str, ...]]] = {}
+"""SQL texts with named parameters, rewritten to ``?N`` (domains reuse a few fixed texts)."""
 
-    String literals, quoted identifiers and comments are skipped. A ``?`` parameter
-    mixed with named ones raises ValidationError.
+
+def numbered_sql(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its named parameters (``:a``, ``@a``, ``$a``) rewritten to ``?N``, and
+    the names in order of first appearance (``?N`` binds the N-th of them).
+
+    Every libSQL server binds ``?N`` the same way, while named arguments are ignored by
+    some (tursodb) and refused with positional values by others (sqld). String literals,
+    quoted identifiers and comments are left as they are. A ``?`` parameter mixed with
+    named ones raises ValidationError.
     """
+    cached = _NUMBERED.get(sql)
+    if cached is not None:
+        return cached
     names: list[str] = []
-    seen: set[str] = set()
-    i, n = 0, len(sql)
+    number: dict[str, int] = {}
+    out: list[str] = []
+    i = done = 0
+    n = len(sql)
     while i < n:
         ch = sql[i]
         if ch in "'\"`":
@@ -98,22 +110,29 @@ def parameter_names(sql: str) -> list[str]:
             while j < n and (sql[j].isalnum() or sql[j] == "_"):
                 j += 1
             name = sql[i + 1 : j]
-            if name not in seen:
-                seen.add(name)
+            if name not in number:
                 names.append(name)
-            i = j
+                number[name] = len(names)
+            out.append(sql[done:i])
+            out.append(f"?{number[name]}")
+            i = done = j
         elif ch == "?":
             raise ValidationError("a statement cannot mix '?' parameters with named arguments")
         else:
             i += 1
-    return names
+    out.append(sql[done:])
+    result = ("".join(out), tuple(names))
+    if len(_NUMBERED) < 4096:
+        _NUMBERED[sql] = result
+    return result
 
 
 def encode_stmt(sql: str, args: PlainArgs) -> JsonObj:
-    """A Hrana ``Stmt`` object. Named arguments are sent by position, in order of first
-    appearance, which is how SQLite numbers them, so every server binds them alike."""
+    """A Hrana ``Stmt`` object. Named parameters are rewritten to ``?N`` and their values
+    sent by position, in order of first appearance (how SQLite numbers them), so that
+    every server binds them alike."""
     if isinstance(args, dict):
-        names = parameter_names(sql)
+        sql, names = numbered_sql(sql)
         missing = [name for name in names if name not in args]
         if missing:
             raise ValidationError(f"no value given for the named parameters {missing}")
