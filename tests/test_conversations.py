@@ -524,7 +524,7 @@ async def test_one_request_per_save_and_per_batch_remotely(turso_server: Any) ->
 async def test_demo_conversation_prints_a_trimmed_chat(
     store: sqlstore.Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sqlstore.domains.conversations_demo import demo_conversation
+    from sqlstore.cli.demo_conversations import demo_conversation
 
     await demo_conversation(store)
     out = capsys.readouterr().out

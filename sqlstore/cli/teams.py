@@ -11,7 +11,6 @@ The database URL comes from ``--url`` or ``$SQLSTORE_URL``, the token from
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -19,15 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from .domains.team_files import SUFFIXES, team_files
-from .domains.team_models import Team
-from .errors import ValidationError
-from .store import Store
+from ..domains.team_files import SUFFIXES, team_files
+from ..domains.team_models import Team
+from ..errors import ValidationError
+from ..store import Store
+from .common import Subparsers, store_for
 
 DEFAULT_USER = "default"
 
 
-def add_teams_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     """Register the ``teams`` subcommand group on the main parser's subparsers."""
     teams = sub.add_parser("teams", help="import, export and list team configurations")
     actions = teams.add_subparsers(dest="teams_command", required=True)
@@ -50,7 +50,7 @@ def add_teams_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     lst.add_argument("--user", help="owner of the teams (default: $SQLSTORE_USER or 'default')")
     lst.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
-    teams.set_defaults(run_teams=run_teams)
+    teams.set_defaults(run=run)
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -121,13 +121,8 @@ async def _list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(url: str, args: argparse.Namespace) -> int:
-    token = os.environ.get("SQLSTORE_AUTH_TOKEN") or None
-    async with Store(url, auth_token=token) as store:
+async def run(args: argparse.Namespace) -> int:
+    """Run a parsed ``teams`` command; the exit status."""
+    async with store_for(args) as store:
         command = {"import": _import, "export": _export, "list": _list}[args.teams_command]
         return await command(store, args)
-
-
-def run_teams(args: argparse.Namespace, url: str) -> int:
-    """Run a parsed ``teams`` command against ``url``; the exit status."""
-    return asyncio.run(_run(url, args))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .common import new_id
+from ..domains.common import new_id
 
 if TYPE_CHECKING:
     from ..store import Store

@@ -1,0 +1,27 @@
+"""``sqlstore demo``: initialize the database, then show writes and reads."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import Subparsers, database_url, store_for
+from .demo_conversations import demo_conversation
+
+
+def register(sub: Subparsers) -> None:
+    """Register ``sqlstore demo``."""
+    parser = sub.add_parser("demo", help="initialize the database and show writes and reads")
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Seed and print the demo; the exit status."""
+    async with store_for(args) as store:
+        health = await store.health_check()
+        print(
+            f"database {database_url(args)} ({health['backend']}, "
+            f"schema v{health['schema_version']}, round trip {health['latency_ms']} ms)"
+        )
+        await demo_conversation(store)
+        print(f"database stats: {await store.stats()}")
+    return 0
