@@ -7,6 +7,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "QueryError",
     "SqlStoreError",
     "UnavailableError",
@@ -28,6 +29,15 @@ class AuthenticationError(SqlStoreError):
 
 class UnavailableError(SqlStoreError):
     """The database could not be reached, even after the bounded retries."""
+
+
+class OutcomeUnknownError(UnavailableError):
+    """A write was sent but its answer was lost: it may or may not have been applied.
+
+    sqlstore never re-sends such a write by itself (that could apply it twice). The domain
+    APIs settle it through their idempotent ids; a raw ``execute`` / ``batch`` raises this,
+    and the caller decides.
+    """
 
 
 class QueryError(SqlStoreError):
