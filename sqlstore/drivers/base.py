@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ValidationError
+from .params import Params, params_of
 
 Value: TypeAlias = int | float | str | bytes | None
 """A value SQLite stores: NULL, INTEGER (64-bit), REAL, TEXT or BLOB."""
@@ -170,7 +171,10 @@ def normalize_args(args: Any) -> PlainArgs:
         for key, value in args.items():
             if not isinstance(key, str) or not key.lstrip(":@$"):
                 raise ValidationError(f"named argument keys must be non-empty strings, not {key!r}")
-            named[key.lstrip(":@$")] = value
+            name = key.lstrip(":@$")
+            if name in named:
+                raise ValidationError(f"the named argument {name!r} is given twice")
+            named[name] = value
         return named
     if isinstance(args, tuple | list):
         return args
@@ -193,17 +197,22 @@ def leading_keyword(sql: str) -> str:
     return word.group(0).upper() if word else ""
 
 
-_CHECKED_SQL: dict[str, bool] = {}
-"""SQL texts already found acceptable (domains reuse a few fixed texts; bounded)."""
+_CHECKED_SQL: dict[str, Params] = {}
+"""SQL texts already found acceptable, with their parameters (domains reuse a few fixed
+texts; bounded)."""
 
 
-def check_sql(sql: str) -> None:
-    """Reject empty SQL and transaction control, which only ``batch`` may do."""
-    if sql in _CHECKED_SQL:
-        return
+def check_sql(sql: str) -> Params:
+    """Reject empty SQL, transaction control (which only ``batch`` may do) and SQL that
+    mixes ``?`` with named parameters; the statement's parameters."""
+    params = _CHECKED_SQL.get(sql)
+    if params is not None:
+        return params
     _check_sql(sql)
+    params = params_of(sql)
     if len(_CHECKED_SQL) < 4096:
-        _CHECKED_SQL[sql] = True
+        _CHECKED_SQL[sql] = params
+    return params
 
 
 def _check_sql(sql: str) -> None:
@@ -220,8 +229,10 @@ def normalize_execute(sql: Any, args: Any) -> PlainArgs:
     """Check one ``execute`` call's SQL and arguments; its arguments, ready to bind."""
     if not isinstance(sql, str):
         raise ValidationError("sql must be a string")
-    check_sql(sql)
-    return normalize_args(args)
+    params = check_sql(sql)
+    plain = normalize_args(args)
+    params.check(plain)
+    return plain
 
 
 def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
@@ -250,19 +261,25 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
     out: list[tuple[str, Any]] = []
     append = out.append
     checked: str | None = None
+    expected = -1  # how many positional values the checked SQL takes (-1: it has names)
     for stmt in statements:
         if type(stmt) is tuple and len(stmt) == 2:
             sql, args = stmt
             kind = type(args)
             if type(sql) is str and (kind is tuple or kind is list):
                 if sql != checked:
-                    check_sql(sql)
+                    params = check_sql(sql)
                     checked = sql
+                    expected = -1 if params.names else params.positional
+                if len(args) != expected:
+                    params.check(list(args))  # raises, saying why
                 append((sql, args))
                 continue
         sql, plain = normalize_statement(stmt)
         if sql != checked:
-            check_sql(sql)
+            params = check_sql(sql)
             checked = sql
+            expected = -1 if params.names else params.positional
+        params.check(plain)
         append((sql, plain))
     return out

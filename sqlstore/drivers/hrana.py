@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import QueryError, ValidationError
 from .base import INT64_MAX, INT64_MIN, PlainArgs, Result, Value
+from .params import params_of
 
 JsonObj = dict[str, Any]
 
@@ -68,78 +69,17 @@ def decode_value(obj: JsonObj) -> Value:
     raise QueryError(f"unknown value type in the server's answer: {kind!r}")
 
 
-_NUMBERED: dict[str, tuple[str, tuple[str, ...]]] = {}
-"""SQL texts with named parameters, rewritten to ``?N`` (domains reuse a few fixed texts)."""
-
-
-def numbered_sql(sql: str) -> tuple[str, tuple[str, ...]]:
-    """``sql`` with its named parameters (``:a``, ``@a``, ``$a``) rewritten to ``?N``, and
-    the names in order of first appearance (``?N`` binds the N-th of them).
-
-    Every libSQL server binds ``?N`` the same way, while named arguments are ignored by
-    some (tursodb) and refused with positional values by others (sqld). String literals,
-    quoted identifiers and comments are left as they are. A ``?`` parameter mixed with
-    named ones raises ValidationError.
-    """
-    cached = _NUMBERED.get(sql)
-    if cached is not None:
-        return cached
-    names: list[str] = []
-    number: dict[str, int] = {}
-    out: list[str] = []
-    i = done = 0
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"`":
-            end = sql.find(ch, i + 1)
-            while end != -1 and end + 1 < n and sql[end + 1] == ch:  # doubled quote
-                end = sql.find(ch, end + 2)
-            i = n if end == -1 else end + 1
-        elif ch == "[":
-            end = sql.find("]", i + 1)
-            i = n if end == -1 else end + 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end == -1 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end == -1 else end + 2
-        elif ch in ":@$" and i + 1 < n and (sql[i + 1].isalnum() or sql[i + 1] == "_"):
-            j = i + 1
-            while j < n and (sql[j].isalnum() or sql[j] == "_"):
-                j += 1
-            name = sql[i + 1 : j]
-            if name not in number:
-                names.append(name)
-                number[name] = len(names)
-            out.append(sql[done:i])
-            out.append(f"?{number[name]}")
-            i = done = j
-        elif ch == "?":
-            raise ValidationError("a statement cannot mix '?' parameters with named arguments")
-        else:
-            i += 1
-    out.append(sql[done:])
-    result = ("".join(out), tuple(names))
-    if len(_NUMBERED) < 4096:
-        _NUMBERED[sql] = result
-    return result
-
-
 def encode_stmt(sql: str, args: PlainArgs) -> JsonObj:
-    """A Hrana ``Stmt`` object. Named parameters are rewritten to ``?N`` and their values
-    sent by position, in order of first appearance (how SQLite numbers them), so that
-    every server binds them alike."""
+    """A Hrana ``Stmt`` object for a checked statement (see ``base.normalize_execute``).
+
+    Named parameters are rewritten to ``?N`` and their values sent by position, in order
+    of first appearance (how SQLite numbers them), so that every server binds them alike:
+    tursodb ignores named arguments and sqld refuses named SQL with positional ones.
+    """
     if isinstance(args, dict):
-        sql, names = numbered_sql(sql)
-        missing = [name for name in names if name not in args]
-        if missing:
-            raise ValidationError(f"no value given for the named parameters {missing}")
-        unused = set(args) - set(names)
-        if unused:
-            raise ValidationError(f"named arguments not used by the statement: {sorted(unused)}")
-        values: Sequence[Any] = [args[name] for name in names]
+        params = params_of(sql)
+        sql = params.numbered
+        values: Sequence[Any] = [args[name] for name in params.names]
     else:
         values = args
     stmt: JsonObj = {"sql": sql, "want_rows": True}
