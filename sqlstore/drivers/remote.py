@@ -35,7 +35,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    from .transport import HttpPool
 
 _PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
 """Sent first in every pipeline: a server may open a new connection per request."""
@@ -91,7 +91,7 @@ class RemoteClient:
         """How many HTTP requests this client has sent (retries included)."""
         self.send_close: bool | None = None
         """Whether the server accepts a trailing ``close`` (None until the first answer)."""
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpPool | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -101,19 +101,17 @@ class RemoteClient:
     async def open(self) -> RemoteClient:
         """Create the HTTP connection pool (no request is sent)."""
         if self._http is None:
-            import httpx
+            from .transport import HttpPool
 
             headers = {"content-type": "application/json"}
             if self._token:
                 headers["authorization"] = f"Bearer {self._token}"
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url,
+            self._http = HttpPool(
+                self.base_url,
                 headers=headers,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=self.max_connections,
-                    max_keepalive_connections=self.max_connections,
-                ),
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                max_connections=self.max_connections,
             )
         return self
 
