@@ -38,18 +38,6 @@ async def test_one_http_request_per_execute_and_per_batch(
     await client.close()
 
 
-async def test_close_request_detected_once(turso_server: TursoServer) -> None:
-    client = await remote(turso_server.url)
-    assert client.send_close is None
-    await client.execute("SELECT 1")
-    # tursodb does not know the 'close' request: detected on the first call, then left out.
-    assert client.send_close is False
-    assert client.requests_sent == 2
-    await client.execute("SELECT 1")
-    assert client.requests_sent == 3
-    await client.close()
-
-
 async def test_server_restarted_mid_run(fresh_server: TursoServer) -> None:
     client = await remote(fresh_server.url, retries=8, retry_backoff=0.05)
     await client.execute("CREATE TABLE r (x INTEGER)")

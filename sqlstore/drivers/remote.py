@@ -1,12 +1,12 @@
 """Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one HTTP request per call.
 
 ``execute`` sends one ``execute`` request; ``batch`` sends one ``batch`` request whose
-steps are chained by conditions so the whole batch is one transaction. A trailing
-``close`` request is sent where the server accepts it; a server that rejects it is
-detected once per client and it is left out from then on.
+steps are chained by conditions so the whole batch is one transaction. Requests go over
+kept-alive HTTP/1.1 connections (``transport``) and continue Hrana streams kept open from
+earlier answers (``streams``); the streams are closed by ``close()``.
 
-The HTTP library (httpx) is imported when the first remote client is made, so that
-``import sqlstore`` stays fast for serverless cold starts.
+The transport is imported when the first remote client is made, so that ``import
+sqlstore`` stays fast for serverless cold starts.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import orjson
 
 from ..errors import (
     AuthenticationError,
@@ -35,12 +33,12 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from .streams import StreamPool
     from .transport import HttpPool
 
 _PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
-"""Sent first in every pipeline: a server may open a new connection per request."""
+"""Sent first on every new stream: each is a new connection on the server."""
 
-_CLOSE = {"type": "close"}
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -89,9 +87,8 @@ class RemoteClient:
         self.max_connections = max_connections
         self.requests_sent = 0
         """How many HTTP requests this client has sent (retries included)."""
-        self.send_close: bool | None = None
-        """Whether the server accepts a trailing ``close`` (None until the first answer)."""
         self._http: HttpPool | None = None
+        self._streams: StreamPool | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -101,6 +98,7 @@ class RemoteClient:
     async def open(self) -> RemoteClient:
         """Create the HTTP connection pool (no request is sent)."""
         if self._http is None:
+            from .streams import StreamPool
             from .transport import HttpPool
 
             headers = {"content-type": "application/json"}
@@ -113,12 +111,16 @@ class RemoteClient:
                 connect_timeout=self.connect_timeout,
                 max_connections=self.max_connections,
             )
+            self._streams = StreamPool(self._http, self.max_connections)
         return self
 
     async def close(self) -> None:
         """Close the connection pool; safe to call twice."""
         self._closed = True
         if self._http is not None:
+            if self._streams is not None:
+                await self._streams.aclose(timeout=min(2.0, self.timeout))
+                self._streams = None
             await self._http.aclose()
             self._http = None
 
@@ -150,17 +152,12 @@ class RemoteClient:
             raise UnavailableError("the client is closed")
         if self._http is None:
             await self.open()
-        assert self._http is not None
+        assert self._streams is not None
         attempt = 0
         while True:
-            with_close = self.send_close is not False
-            body = {
-                "baton": None,
-                "requests": [_PRAGMAS, *requests, *([_CLOSE] if with_close else [])],
-            }
             try:
                 self.requests_sent += 1
-                response = await self._http.post("/v2/pipeline", content=orjson.dumps(body))
+                response, results = await self._streams.send(requests, opening=[_PRAGMAS])
             except Exception as exc:  # httpx transport errors: connect, read, protocol
                 if not _is_transport_error(exc):
                     raise
@@ -169,22 +166,9 @@ class RemoteClient:
                 )
             else:
                 status = response.status_code
-                if status == 200:
-                    if with_close:
-                        self.send_close = True
-                    answer = orjson.loads(response.content)
-                    results: list[hrana.JsonObj] = answer["results"][1 : 1 + len(requests)]
+                if results is not None:
                     return results
                 text = response.text[:500]
-                if (
-                    with_close
-                    and self.send_close is None
-                    and "close" in text
-                    and status in (400, 500)
-                ):
-                    # A server that does not know the ``close`` request (tursodb): leave it out.
-                    self.send_close = False
-                    continue
                 if status in (401, 403):
                     raise AuthenticationError(
                         f"the server at {self.base_url} refused the credentials (HTTP {status})"

@@ -18,6 +18,7 @@ request was never sent) apart from ``WriteError``, ``ReadError``, ``ReadTimeout`
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 from urllib.parse import urlsplit
 
@@ -50,9 +51,20 @@ class _Connection:
         self.writer = writer
 
     def usable(self) -> bool:
-        """Whether the idle connection can carry another request (the server has not
-        closed it)."""
-        return not (self.reader.at_eof() or self.writer.is_closing())
+        """Whether the idle connection can carry another request: the server has not
+        closed it, nor sent anything unasked (looked at on the socket itself, since the
+        event loop may not have read the close yet). A request is never written to a
+        connection known to be dead, where it could not tell whether it arrived."""
+        if self.reader.at_eof() or self.writer.is_closing():
+            return False
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def close(self) -> None:
         self.writer.close()
