@@ -1,9 +1,11 @@
 """Remote benchmark: sqlstore against the other Python libSQL clients on a real sqld.
 
-Each contender gets a fresh sqld (tests/servers.py) and runs the same four figures:
-sequential ``SELECT 1``, sequential single-row inserts, atomic 100-statement batches
-(rows/s) and inserts with 64 in flight at once. sqlstore's figures on tursodb are printed
-beside. Prints ``name value unit`` lines. Run in the benchmark environment
+Each contender gets a fresh sqld of its own (tests/servers.py) and runs the same four
+figures: sequential ``SELECT 1``, sequential single-row inserts, atomic 100-statement
+batches (rows/s) and inserts with 64 in flight at once. The contenders take turns in
+interleaved rounds and each figure is the median of its rounds, so that a change of load
+on a shared machine hits them alike. sqlstore's figures on tursodb are printed beside.
+Prints ``name value unit`` lines. Run in the benchmark environment
 (``bash benchmarks/setup.sh``): ``.venv-bench/bin/python benchmarks/bench_remote.py``
 (``--quick`` for a smoke run). A peer that is not installed is reported and left out.
 
@@ -48,11 +50,11 @@ class Sizes:
     """How much work each figure does."""
 
     def __init__(self, quick: bool) -> None:
-        self.selects = 200 if quick else 2000
-        self.inserts = 200 if quick else 1000
-        self.batches = 5 if quick else 30
-        self.rounds = 2 if quick else 12  # of CONCURRENCY inserts each
-        self.repeats = 1 if quick else 3  # the median of this many runs per figure
+        self.selects = 200 if quick else 1000
+        self.inserts = 200 if quick else 500
+        self.batches = 5 if quick else 10
+        self.rounds = 2 if quick else 8  # of CONCURRENCY inserts each
+        self.repeats = 1 if quick else 5  # interleaved rounds; each figure is their median
 
 
 def report(name: str, value: float, unit: str) -> None:
@@ -67,6 +69,7 @@ class Contender(Protocol):
     async def inserts(self, n: int) -> float: ...
     async def batches(self, n: int) -> float: ...
     async def concurrent(self, rounds: int) -> float: ...
+    async def refresh(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -112,6 +115,9 @@ class SqlstoreContender:
             )
         return rounds * CONCURRENCY / (time.perf_counter() - start)
 
+    async def refresh(self) -> None:
+        """Nothing to do: the client recovers from idle time by itself."""
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -141,11 +147,20 @@ class BlockingContender:
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self.connect = connect
+        self.pool = ThreadPoolExecutor(CONCURRENCY)
         self.conn = connect()
         self.conn.execute(CREATE)
         self._commit(self.conn)
-        self.pool = ThreadPoolExecutor(CONCURRENCY)
-        self.conns = list(self.pool.map(lambda _: connect(), range(CONCURRENCY)))
+        self.conns: list[Any] = []
+
+    async def refresh(self) -> None:
+        """New connections before each round (untimed): while the other contenders take
+        their turns, sqld expires an idle stream, and the libsql SDK does not recover from
+        that (STREAM_EXPIRED on the next call)."""
+        for conn in [self.conn, *self.conns]:
+            conn.close()
+        self.conn = self.connect()
+        self.conns = list(self.pool.map(lambda _: self.connect(), range(CONCURRENCY)))
 
     def _commit(self, conn: Any) -> None:
         if getattr(conn, "in_transaction", False):
@@ -210,22 +225,37 @@ CONTENDERS: list[tuple[str, str, Callable[[str], Awaitable[Any]]]] = [
 ]
 
 
-async def run_one(name: str, server: ServerProcess, opener: Any, sizes: Sizes) -> None:
-    """The four figures of one contender, each the median of ``sizes.repeats`` runs."""
-    contender: Contender = await opener(server.url)
+FIGURES = [
+    # (name, method, size attribute, unit)
+    ("select1", "select1", "selects", "queries/s"),
+    ("insert", "inserts", "inserts", "rows/s"),
+    ("batch100", "batches", "batches", "rows/s"),
+    (f"concurrent{CONCURRENCY}", "concurrent", "rounds", "rows/s"),
+]
+
+
+async def run_all(entries: list[tuple[str, ServerProcess, Any]], sizes: Sizes) -> None:
+    """Every figure of every contender, in interleaved rounds (one round runs each
+    contender once, so a change of load on this shared machine hits all of them alike);
+    each figure is the median of its rounds."""
+    opened: list[tuple[str, ServerProcess, Contender]] = []
     try:
-        await contender.select1(min(100, sizes.selects))  # warm up: connections, caches
-        figures: list[tuple[str, Callable[[], Awaitable[float]], str]] = [
-            ("select1", lambda: contender.select1(sizes.selects), "queries/s"),
-            ("insert", lambda: contender.inserts(sizes.inserts), "rows/s"),
-            ("batch100", lambda: contender.batches(sizes.batches), "rows/s"),
-            (f"concurrent{CONCURRENCY}", lambda: contender.concurrent(sizes.rounds), "rows/s"),
-        ]
-        for figure, measure, unit in figures:
-            runs = [await measure() for _ in range(sizes.repeats)]
-            report(f"{server.name}.{name}.{figure}", statistics.median(runs), unit)
+        for name, server, opener in entries:
+            contender: Contender = await opener(server.url)
+            opened.append((name, server, contender))
+            await contender.select1(min(100, sizes.selects))  # warm up: connections, caches
+        for figure, method, size, unit in FIGURES:
+            runs: dict[str, list[float]] = {}
+            for _ in range(sizes.repeats):
+                for name, server, contender in opened:
+                    await contender.refresh()
+                    rate = await getattr(contender, method)(getattr(sizes, size))
+                    runs.setdefault(f"{server.name}.{name}", []).append(rate)
+            for key, rates in runs.items():
+                report(f"{key}.{figure}", statistics.median(rates), unit)
     finally:
-        await contender.close()
+        for _, _, contender in opened:
+            await contender.close()
 
 
 def main() -> None:
@@ -235,22 +265,27 @@ def main() -> None:
     args = parser.parse_args()
     sizes = Sizes(args.quick)
     only = set(args.only.split(",")) if args.only else None
+    plan: list[tuple[str, type[ServerProcess], str, Any]] = [
+        (name, SqldServer, module, opener) for name, module, opener in CONTENDERS
+    ]
+    plan.append(("sqlstore", TursoServer, "sqlstore", SqlstoreContender.open))
+    servers: list[ServerProcess] = []
+    entries: list[tuple[str, ServerProcess, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        runs: list[tuple[str, type[ServerProcess], str, Any]] = [
-            (name, SqldServer, module, opener) for name, module, opener in CONTENDERS
-        ]
-        runs.append(("sqlstore", TursoServer, "sqlstore", SqlstoreContender.open))
-        for i, (name, kind, module, opener) in enumerate(runs):
-            if only is not None and name not in only:
-                continue
-            if importlib.util.find_spec(module) is None:
-                print(f"# {name}: not installed (pip install -e '.[bench]'); left out")
-                continue
-            server = kind(Path(tmp) / f"{i}-{name}.db")
-            server.start()
-            try:
-                asyncio.run(run_one(name, server, opener, sizes))
-            finally:
+        try:
+            for i, (name, kind, module, opener) in enumerate(plan):
+                if only is not None and name not in only:
+                    continue
+                if importlib.util.find_spec(module) is None:
+                    print(f"# {name}: not installed (pip install -e '.[bench]'); left out")
+                    continue
+                server = kind(Path(tmp) / f"{i}-{name}.db")  # a fresh server each
+                server.start()
+                servers.append(server)
+                entries.append((name, server, opener))
+            asyncio.run(run_all(entries, sizes))
+        finally:
+            for server in servers:
                 server.stop()
 
 

@@ -63,19 +63,32 @@ async def test_many_clients_leave_no_streams_open(sqld_server: SqldServer) -> No
     assert (await (await remote(sqld_server.url)).execute("SELECT 1")).scalar() == 1
 
 
-async def test_concurrent_calls_reuse_a_bounded_set_of_streams(
-    sqld_server: SqldServer, table: str
+async def test_concurrent_calls_share_pipelines_and_a_few_streams(
+    remote_server: ServerProcess, table: str
 ) -> None:
-    client = await sqlstore.connect(sqld_server.url, max_connections=8)
-    assert isinstance(client, RemoteClient)
-    await client.execute(f"CREATE TABLE {table} (x)")
+    client = await remote(remote_server.url)
+    await client.execute(f"CREATE TABLE {table} (x UNIQUE)")
+    await client.execute(f"INSERT INTO {table} VALUES (-1)")
+
+    async def insert(x: int) -> str:
+        try:
+            await client.execute(f"INSERT INTO {table} VALUES (?)", (x,))
+        except sqlstore.QueryError:
+            return "duplicate"
+        return "ok"
+
+    outcomes: list[str] = []
     for round_ in range(5):
-        await asyncio.gather(
-            *(client.execute(f"INSERT INTO {table} VALUES (?)", (round_,)) for _ in range(64))
-        )
-    assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 320
-    http, opened, _ = parts(client)
-    assert http.connections_made <= 8 and opened <= 8
+        xs = [round_ * 100 + i for i in range(63)] + [-1]  # one fails, alone
+        outcomes += await asyncio.gather(*(insert(x) for x in xs))
+    assert outcomes.count("ok") == 315 and outcomes.count("duplicate") == 5
+    assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 316
+    assert client._streams is not None
+    # Calls that wait while pipelines are busy go together: far fewer requests than calls,
+    # and no more streams than pipelines in flight at once.
+    assert client._streams.pipelines_sent < 100
+    if isinstance(remote_server, SqldServer):
+        assert client._streams.streams_opened <= client._streams.max_pipelines
     await client.close()
 
 

@@ -111,7 +111,7 @@ class RemoteClient:
                 connect_timeout=self.connect_timeout,
                 max_connections=self.max_connections,
             )
-            self._streams = StreamPool(self._http, self.max_connections)
+            self._streams = StreamPool(self._http)
         return self
 
     async def close(self) -> None:
