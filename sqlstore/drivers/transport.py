@@ -104,11 +104,14 @@ class HttpPool:
 
     async def post(self, path: str, *, content: bytes) -> Response:
         """POST ``content`` (JSON) to ``path`` and return the whole answer."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection within the timeout") from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no free connection within the timeout") from None
+        else:
+            await self._slots.acquire()  # free: returns at once
         try:
             conn = await self._checkout()
             done = False
