@@ -4,6 +4,9 @@ on real tursodb and sqld servers."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -172,3 +175,38 @@ async def test_tursodb_gets_no_close_request(turso_server: TursoServer) -> None:
         assert (await client.execute("SELECT 1")).scalar() == 1
     assert client.requests_sent == 5
     await client.close()
+
+
+@pytest.fixture
+def tls_framing_server(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The framing server behind TLS, with a self-signed certificate for 127.0.0.1 that
+    this test's trust store (SSL_CERT_FILE) holds."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Framing)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_transport_speaks_tls(tls_framing_server: str) -> None:
+    pool = HttpPool(tls_framing_server, headers={}, timeout=5, connect_timeout=5, max_connections=1)
+    for path in ("/length", "/chunked", "/length"):
+        answer = await pool.post(path, content=b"{}")
+        assert answer.status_code == 200 and answer.content == _Framing.body
+    assert pool.connections_made == 1
+    await pool.aclose()
