@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import QueryError, ValidationError
-from .base import INT64_MAX, INT64_MIN, PlainArgs, Result, Value
+from .base import EMPTY_RESULT, INT64_MAX, INT64_MIN, PlainArgs, Result, Value
 from .params import params_of
 
 JsonObj = dict[str, Any]
@@ -115,6 +115,8 @@ def transaction_request(stmts: list[JsonObj]) -> JsonObj:
 
 def decode_result(obj: JsonObj) -> Result:
     """A Hrana ``StmtResult`` as a Result (``affected_row_count`` is ignored on purpose)."""
+    if not obj.get("cols"):
+        return EMPTY_RESULT  # a statement without columns (an INSERT, ...) has no rows
     cols = [c.get("name") or "" for c in obj.get("cols") or ()]
     rows = obj.get("rows") or ()
     return Result(cols, [tuple(decode_value(v) for v in row) for row in rows])
