@@ -210,3 +210,22 @@ async def test_transport_speaks_tls(tls_framing_server: str) -> None:
         assert answer.status_code == 200 and answer.content == _Framing.body
     assert pool.connections_made == 1
     await pool.aclose()
+
+
+async def test_a_call_cancelled_while_waiting_is_never_sent(
+    remote_server: ServerProcess, table: str
+) -> None:
+    client = await remote(remote_server.url)
+    assert client._streams is not None
+    client._streams.max_pipelines = 1
+    await client.execute(f"CREATE TABLE {table} (x)")
+    first = asyncio.create_task(client.execute(f"INSERT INTO {table} VALUES (1)"))
+    await asyncio.sleep(0)  # the first call is in flight
+    waiting = asyncio.create_task(client.execute(f"INSERT INTO {table} VALUES (2)"))
+    await asyncio.sleep(0)  # the second waits for the pipeline
+    waiting.cancel()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert (await client.execute(f"SELECT group_concat(x) FROM {table}")).scalar() == "1"
+    await client.close()

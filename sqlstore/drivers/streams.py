@@ -111,15 +111,16 @@ class StreamPool:
         return await future  # a caller that stops waiting leaves its requests to be sent
 
     def _next(self) -> None:
-        """Send the waiting calls (those still waited for) in one pipeline."""
-        group = [c for c in self._waiting[: self.max_group] if not c.future.done()]
-        del self._waiting[: self.max_group]
-        if not group:
-            return
-        self._in_flight += 1
-        task = asyncio.get_running_loop().create_task(self._run(group))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Send the waiting calls (those still waited for) in pipelines of up to
+        ``max_group`` calls, while fewer than ``max_pipelines`` are in flight."""
+        while self._waiting and self._in_flight < self.max_pipelines:
+            group = [c for c in self._waiting[: self.max_group] if not c.future.done()]
+            del self._waiting[: self.max_group]
+            if group:
+                self._in_flight += 1
+                task = asyncio.get_running_loop().create_task(self._run(group))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _run(self, group: list[_Call]) -> None:
         try:
