@@ -86,7 +86,8 @@ class RemoteClient:
         self.retry_max_delay = retry_max_delay
         self.max_connections = max_connections
         self.requests_sent = 0
-        """How many HTTP requests this client has sent (retries included)."""
+        """How many requests this client has sent (retries included); calls that wait while
+        pipelines are busy share one HTTP request (``streams``)."""
         self._http: HttpPool | None = None
         self._streams: StreamPool | None = None
         self._closed = False
