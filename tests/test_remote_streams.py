@@ -147,14 +147,21 @@ class _Framing(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def framing_server() -> Iterator[str]:
+def _serve(tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Run the framing server on a thread (behind TLS with ``tls``); yield its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Framing)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def framing_server() -> Iterator[str]:
+    yield from _serve()
 
 
 async def test_transport_reads_every_framing(framing_server: str) -> None:
@@ -194,13 +201,7 @@ def tls_framing_server(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Framing)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(context)
 
 
 async def test_transport_speaks_tls(tls_framing_server: str) -> None:
