@@ -4,17 +4,21 @@ on real tursodb and sqld servers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import pathlib
 import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import pytest
 
 import sqlstore
 from sqlstore.drivers.remote import RemoteClient
+from sqlstore.drivers.streams import StreamPool
 from sqlstore.drivers.transport import HttpPool
 from tests.servers import ServerProcess, SqldServer, TursoServer
 
@@ -147,21 +151,27 @@ class _Framing(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    """Run the framing server on a thread (behind TLS with ``tls``); yield its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Framing)
+@contextlib.contextmanager
+def serving(
+    handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Run a loopback HTTP server on a thread (behind TLS with ``tls``); its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
 def framing_server() -> Iterator[str]:
-    yield from _serve()
+    with serving(_Framing) as url:
+        yield url
 
 
 async def test_transport_reads_every_framing(framing_server: str) -> None:
@@ -201,7 +211,8 @@ def tls_framing_server(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    yield from _serve(context)
+    with serving(_Framing, context) as url:
+        yield url
 
 
 async def test_transport_speaks_tls(tls_framing_server: str) -> None:
@@ -230,3 +241,39 @@ async def test_a_call_cancelled_while_waiting_is_never_sent(
         await waiting
     assert (await client.execute(f"SELECT group_concat(x) FROM {table}")).scalar() == "1"
     await client.close()
+
+
+class _Elsewhere(BaseHTTPRequestHandler):
+    """Answers every pipeline with a baton and a ``base_url`` (a stream to be continued at
+    another URL), recording the request bodies."""
+
+    protocol_version = "HTTP/1.1"
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        self.bodies.append(body)
+        results = [{"type": "ok", "response": {"type": "close"}} for _ in body["requests"]]
+        answer = json.dumps({"baton": "b1", "base_url": "http://elsewhere", "results": results})
+        self.send_response(200)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_a_stream_to_be_continued_elsewhere_is_closed_instead() -> None:
+    with serving(_Elsewhere) as url:
+        http = HttpPool(url, headers={}, timeout=5, connect_timeout=5, max_connections=1)
+        pool = StreamPool(http)
+        request = {"type": "execute", "stmt": {"sql": "SELECT 1"}}
+        for _ in range(3):
+            _, results = await pool.send([request], opening=[])
+            assert results is not None and len(results) == 1
+        await pool.aclose()
+    # The baton is never sent back; from the second pipeline on, each ends with 'close'.
+    assert [b["baton"] for b in _Elsewhere.bodies] == [None, None, None]
+    assert [b["requests"][-1]["type"] for b in _Elsewhere.bodies] == ["execute", "close", "close"]
+    assert pool.one_shot

@@ -3,9 +3,10 @@
 A pipeline sent without a baton makes sqld open a new stream (a new SQLite connection on
 the server) and, unless it ends with ``close``, keep it until it expires; one sent with
 the baton of an earlier answer continues that stream. Keeping streams (as the WebSocket
-clients keep theirs) roughly doubled sqld's answers per second on loopback; see the
-README's remote benchmark. A server that gives no baton (tursodb) gets plain one-shot
-pipelines, with nothing to close.
+clients keep theirs) took sqld from about 1,200 to 1,550-3,650 ``SELECT 1`` a second on
+loopback; see the README's remote benchmark. A server that gives no baton (tursodb) gets
+plain one-shot pipelines, with nothing to close; one that names another ``base_url`` for
+the stream gets one-shot pipelines ending with ``close`` from then on.
 
 Each request still runs on its own: ``execute`` is one autocommit statement and a batch
 is one BEGIN ... COMMIT/ROLLBACK, so a stream never carries a transaction from one
@@ -95,6 +96,10 @@ class StreamPool:
         """How many pipelines were sent without a baton."""
         self.batons_refused = 0
         """How many times the server refused a baton and the request went again without."""
+        self.one_shot = False
+        """Set once the server answers with a ``base_url`` (the stream must be continued
+        at another URL, which this pool does not follow): from then on every pipeline
+        opens a stream and ends with ``close``, as a server that counts open streams needs."""
 
     async def send(self, requests: list[JsonObj], opening: list[JsonObj]) -> Answer:
         """Send ``requests`` (after ``opening`` on a stream that has not run it yet) in a
@@ -152,6 +157,8 @@ class StreamPool:
             for reqs, _ in calls:
                 spans.append((len(requests), len(requests) + len(reqs)))
                 requests.extend(reqs)
+            if self.one_shot:
+                requests.append(_CLOSE)
             body = {"baton": stream.baton if stream else None, "requests": requests}
             self.pipelines_sent += 1
             if stream is None:
@@ -167,7 +174,9 @@ class StreamPool:
         answer = orjson.loads(response.content)
         results: list[JsonObj] = answer["results"]
         baton = answer.get("baton")
-        if baton and not answer.get("base_url"):
+        if baton and answer.get("base_url"):
+            self.one_shot = True  # the stream lives elsewhere: close every stream from now on
+        elif baton and not self.one_shot:
             ran = opened or all(r.get("type") == "ok" for r in results[: len(head)])
             self._idle.append(_Stream(baton, ran))
         return [(response, results[a:b]) for a, b in spans]
