@@ -33,6 +33,14 @@ from .domains.common import now_ms
 from .domains.conversations import trim_conversation
 from .domains.threads import REROOT_DESCENDANTS, segment
 from .errors import ValidationError
+from .space import (
+    DEFAULT_RECLAIM_STEP,
+    Reclaimed,
+    SpaceStats,
+    enable_incremental_vacuum,
+    reclaim,
+    table_stats,
+)
 
 if TYPE_CHECKING:
     from .drivers import Statement
@@ -538,18 +546,19 @@ async def _prune_checkpoints(store: Store, keep: int, run: _Batches) -> None:
 # -- the API ----------------------------------------------------------------------------
 
 POLICY_KEYS = {
+    "threads_idle": "delete threads not updated for an age, with everything in them",
+    "conversations_idle": "delete conversations (threads with a session and agent) idle for an age",
     "approvals_expired": "delete approvals past their expiry (True)",
     "feedback_older_than": "delete feedback older than an age",
     "runs_older_than": "delete runs (and their messages) older than an age",
-    "threads_idle": "delete threads not updated for an age, with everything in them",
-    "conversations_idle": "delete conversations (threads with a session and agent) idle for an age",
     "messages_older_than": "delete messages older than an age",
     "messages_keep_latest": "keep only the newest N messages of each thread",
     "checkpoints_keep_latest": "keep only the newest N checkpoints per thread and namespace",
     "checkpoint_blobs_unreferenced": "delete checkpoint blobs no checkpoint refers to (True)",
     "tombstones_older_than": "forget deletions older than an age (default 7d)",
 }
-"""The keys of a retention policy, in the order ``run`` applies them."""
+"""The keys of a retention policy, in the order ``run`` applies them (whole threads first,
+so the later rules have less to look at)."""
 
 
 def check_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -748,6 +757,20 @@ class Retention:
             progress,
         )
 
+    async def stats(self) -> SpaceStats:
+        """Rows and bytes per table and the page counts (see sqlstore.space)."""
+        return await table_stats(self._store.client)
+
+    async def reclaim(
+        self, *, max_pages: int | None = None, step_pages: int = DEFAULT_RECLAIM_STEP
+    ) -> Reclaimed:
+        """Give the pages prunes freed back to the file system, in bounded steps."""
+        return await reclaim(self._store.client, max_pages=max_pages, step_pages=step_pages)
+
+    async def enable_incremental_vacuum(self) -> bool:
+        """Move the database to incremental vacuum (one full VACUUM; see sqlstore.space)."""
+        return await enable_incremental_vacuum(self._store.client)
+
     async def run(
         self,
         policy: Mapping[str, Any] | None = None,
@@ -760,6 +783,9 @@ class Retention:
         """Apply a policy (by default the store's), each rule in turn; the summed result.
 
         Tombstones older than ``tombstones_older_than`` (default 7 days) are forgotten last.
+        A dry run counts each rule on its own, on the database as it is: a row that two
+        rules would take (an old message in an idle thread) is counted under both, so a
+        policy's dry-run total is an upper bound of what the run deletes.
         """
         rules = check_policy(policy) if policy is not None else dict(self.policy)
         if not rules:

@@ -34,6 +34,8 @@ STAT_TABLES = (
 )
 """The tables ``table_stats`` reports, in this order (a fixed list: names go into SQL)."""
 
+_RECLAIM_ONE = "PRAGMA incremental_vacuum(1)"
+
 DEFAULT_RECLAIM_STEP = 256
 """Pages one reclaim step gives back (1 MiB of 4 KiB pages): one short write transaction."""
 
@@ -182,7 +184,10 @@ async def reclaim(
     while done < budget:
         step = min(step_pages, budget - done)
         try:
-            await client.execute(f"PRAGMA incremental_vacuum({int(step)})")
+            # One page per statement, ``step`` statements in one transaction: a client
+            # may step a statement that returns no rows only once (Python's sqlite3
+            # does), and incremental_vacuum(N) frees one page per step.
+            await client.batch([_RECLAIM_ONE] * step)
         except QueryError as exc:  # pragma: no cover - checked to be on above
             raise SqlStoreError(f"incremental vacuum failed: {exc}") from exc
         steps += 1
