@@ -93,8 +93,8 @@ class BatchOptions:
     batch takes longer than ``batch_seconds``; ``pause`` seconds between batches; stop
     (resumably) after ``max_seconds``."""
 
-    batch_rows: int = 2000
-    batch_seconds: float = 0.02
+    batch_rows: int = 1000
+    batch_seconds: float = 0.002
     pause: float = 0.0
     max_seconds: float | None = None
 
@@ -252,25 +252,27 @@ async def _prune_window(store: Store, window: _Window, arg: Any, run: _Batches) 
         for (name, _), n in zip(window.extra, row[1:], strict=True):
             run.result.add(name, int(n or 0))
         return
-    find = f"""SELECT max(r), count(*) FROM (SELECT rowid AS r FROM {table}
-        WHERE rowid > ?1 AND {condition} ORDER BY rowid LIMIT ?2)"""
+    # Windows of rowids (about insertion order), at most ``run.size`` wide, so a batch
+    # deletes at most that many rows; a window that held nothing to delete is followed
+    # by one read that skips to the next row that has.
+    skip = f"SELECT min(rowid) - 1 FROM {table} WHERE rowid > ?1 AND ?2 = ?2 AND {condition}"
     delete = f"DELETE FROM {table} WHERE {_IN_WINDOW} AND {condition}"
-    low = 0
-    while not run.out_of_time():
-        high, found = (await store.execute(find, (low, run.size, arg))).values[0]
-        if not found or high is None:
-            return
+    top = int((await store.execute(f"SELECT COALESCE(max(rowid), 0) FROM {table}")).scalar() or 0)
+    low = (await store.execute(skip, (0, 0, arg))).scalar()
+    while low is not None and int(low) < top and not run.out_of_time():
         began = time.perf_counter()
-        args = (low, high, arg)
+        high = min(int(low) + run.size, top)
+        args = (int(low), high, arg)
         statements: list[Statement] = [(sql, args) for _, sql in window.extra]
         statements += [(sql, args) for sql in window.before]
         statements += [(delete, args), "SELECT changes()"]
         results = await store.batch(statements)
         for i, (name, _) in enumerate(window.extra):
             run.result.add(name, int(results[i].scalar() or 0))
-        run.result.add(table, int(results[-1].scalar() or 0))
-        low = int(high)
+        deleted = int(results[-1].scalar() or 0)
+        run.result.add(table, deleted)
         await run.done(began)
+        low = high if deleted else (await store.execute(skip, (high, 0, arg))).scalar()
 
 
 # -- whole threads, idle for longer than an age -----------------------------------------

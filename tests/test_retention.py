@@ -157,7 +157,7 @@ async def test_messages_by_age_in_small_windows_keep_counters(own_db_url: str) -
                     t.id, [msg("user", f"{round_}", old if round_ < 3 else None)]
                 )
         result = await store.retention.messages("1d", options=BatchOptions(batch_rows=3))
-        assert result.counts == {"messages": 12} and result.batches == 4
+        assert result.counts == {"messages": 12} and result.batches >= 4  # <= 3 rows each
         await counters_match(store)
         for t in threads:
             assert [m.content[0]["text"] for m in await store.threads.messages(t.id)] == ["3", "4"]

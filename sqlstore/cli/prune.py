@@ -36,7 +36,9 @@ def register(sub: Subparsers) -> None:
         action="store_true",
         help="move an older database to incremental vacuum first (one full VACUUM)",
     )
-    parser.add_argument("--batch-rows", type=int, default=2000, help="rows per batch at most")
+    parser.add_argument(
+        "--batch-rows", type=int, default=BatchOptions().batch_rows, help="rows per batch at most"
+    )
     parser.add_argument("--max-seconds", type=float, help="stop (resumably) after this long")
     parser.set_defaults(run=run)
 
