@@ -201,11 +201,12 @@ _MESSAGES_OLDER = _Window(
     "messages",
     "created_at < ?3",
     before=(
-        # The thread's counter loses the messages this window deletes, in the same batch.
-        f"""UPDATE threads SET message_count = message_count - (
-            SELECT count(*) FROM messages AS m WHERE m.thread_id = threads.id
-              AND m.rowid > ?1 AND m.rowid <= ?2 AND m.created_at < ?3)
-        WHERE id IN (SELECT thread_id FROM messages WHERE {_IN_WINDOW} AND created_at < ?3)""",
+        # The threads' counters lose the messages this window deletes, in the same batch
+        # (one pass over the window, grouped: not a count per thread over its messages).
+        f"""UPDATE threads SET message_count = message_count - d.n
+        FROM (SELECT thread_id, count(*) AS n FROM messages
+              WHERE {_IN_WINDOW} AND created_at < ?3 GROUP BY thread_id) AS d
+        WHERE threads.id = d.thread_id""",
     ),
 )
 
@@ -216,10 +217,10 @@ _RUNS_OLDER = _Window(
     "created_at < ?3",
     before=(
         # A run's messages go with it (ON DELETE CASCADE): their threads' counters too.
-        f"""UPDATE threads SET message_count = message_count - (
-            SELECT count(*) FROM messages AS m WHERE m.thread_id = threads.id
-              AND m.run_id IN ({_RUNS_IN_WINDOW}))
-        WHERE id IN (SELECT thread_id FROM runs WHERE {_IN_WINDOW} AND created_at < ?3)""",
+        f"""UPDATE threads SET message_count = message_count - d.n
+        FROM (SELECT thread_id, count(*) AS n FROM messages
+              WHERE run_id IN ({_RUNS_IN_WINDOW}) GROUP BY thread_id) AS d
+        WHERE threads.id = d.thread_id""",
     ),
     extra=(("messages", f"SELECT count(*) FROM messages WHERE run_id IN ({_RUNS_IN_WINDOW})"),),
 )
