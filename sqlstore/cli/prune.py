@@ -68,11 +68,13 @@ def policy_of(args: argparse.Namespace) -> dict[str, Any]:
 
 def summary(result: PruneResult) -> list[str]:
     """Rows per table and one closing line, as printed."""
-    verb = "would delete (each rule counted alone: at most)" if result.dry_run else "deleted"
+    verb = "would delete at most" if result.dry_run else "deleted"
     lines = [f"{table:<20} {rows:>12,}" for table, rows in sorted(result.counts.items())]
     tables = len(result.counts)
     line = f"{verb} {result.total:,} rows from {tables} table{'s' * (tables != 1)}"
-    if not result.dry_run:
+    if result.dry_run:
+        line += " (each rule counted alone: a row two rules take is counted twice)"
+    else:
         line += f" in {result.batches} batches, {result.seconds:.1f} s"
     if not result.complete:
         line += " (stopped at --max-seconds: run again to carry on)"
@@ -97,7 +99,7 @@ async def run(args: argparse.Namespace) -> int:
             result = await retention.run(
                 policy, options=options, progress=lambda done: bar(min(done, total), total)
             )
-            bar(total, total)
+            bar(result.total, result.total)  # the plan was an upper bound: end on the truth
         for line in summary(result):
             print(line)
         if args.reclaim and not args.dry_run:
