@@ -470,36 +470,43 @@ def _json_keys(text: Any) -> set[str]:
     return set(value) if isinstance(value, dict) else set()
 
 
-def checkpoints_to_delete(chain: Sequence[Sequence[Any]], keep: int) -> list[str]:
-    """The checkpoint ids of one namespace (rows of ``_CHECKPOINT_CHAIN``, newest first)
-    that keeping the newest ``keep`` lets go.
+def with_delta_ancestors(chain: Sequence[Sequence[Any]], kept: set[str]) -> set[str]:
+    """``kept`` checkpoint ids of one namespace (rows of ``_CHECKPOINT_CHAIN``) and the
+    ancestors their delta channels need.
 
-    DeltaChannel: a kept checkpoint whose metadata counts updates since a delta channel's
-    last snapshot, and that does not hold that channel itself, is rebuilt from its
-    ancestors' writes back to the nearest ancestor that holds the channel: those
-    ancestors (and their writes) are kept too.
+    DeltaChannel: a checkpoint whose metadata counts updates since a delta channel's last
+    snapshot, and that does not hold that channel itself, is rebuilt from its ancestors'
+    writes back to the nearest ancestor that holds the channel: those ancestors (and
+    their writes) must stay.
     """
     by_id = {str(r[0]): r for r in chain}
-    kept: set[str] = set()
-    for row in chain[:keep]:
-        kept.add(str(row[0]))
+    out = set(kept)
+    for checkpoint_id in kept:
+        row = by_id.get(checkpoint_id)
+        if row is None:
+            continue
         needed = _json_keys(row[2]) - _json_keys(row[3])
         parent = row[1]
         while needed and parent is not None and str(parent) in by_id:
             ancestor = by_id[str(parent)]
-            kept.add(str(parent))
+            out.add(str(parent))
             needed -= _json_keys(ancestor[3])
             parent = ancestor[1]
+    return out
+
+
+def checkpoints_to_delete(chain: Sequence[Sequence[Any]], keep: int) -> list[str]:
+    """The checkpoint ids of one namespace (rows of ``_CHECKPOINT_CHAIN``, newest first)
+    that keeping the newest ``keep`` (and their delta ancestors) lets go."""
+    kept = with_delta_ancestors(chain, {str(r[0]) for r in chain[:keep]})
     return [str(r[0]) for r in chain if str(r[0]) not in kept]
 
 
-async def prune_checkpoint_namespace(
-    store: Store, thread_id: str, namespace: str, keep: int, *, dry_run: bool = False
+async def _delete_checkpoints(
+    store: Store, thread_id: str, namespace: str, doomed: list[str], dry_run: bool
 ) -> dict[str, int]:
-    """Keep the newest ``keep`` checkpoints of one thread's namespace (and the ancestors
-    their delta channels need), in one batch; rows per table deleted (or, dry, to go)."""
-    chain = (await store.execute(_CHECKPOINT_CHAIN, (thread_id, namespace))).values
-    doomed = checkpoints_to_delete(chain, keep)
+    """Delete these checkpoints of one namespace with their writes, and the namespace's
+    blobs no checkpoint refers to any more, in one batch; rows per table."""
     if not doomed:
         return {}
     ids = orjson.dumps(doomed).decode("utf-8")
@@ -523,6 +530,42 @@ async def prune_checkpoint_namespace(
         for i, name in enumerate(names)
         if results[2 * i + 1].scalar()
     }
+
+
+async def prune_checkpoint_namespace(
+    store: Store, thread_id: str, namespace: str, keep: int, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Keep the newest ``keep`` checkpoints of one thread's namespace (and the ancestors
+    their delta channels need), in one batch; rows per table deleted (or, dry, to go)."""
+    chain = (await store.execute(_CHECKPOINT_CHAIN, (thread_id, namespace))).values
+    doomed = checkpoints_to_delete(chain, keep)
+    return await _delete_checkpoints(store, thread_id, namespace, doomed, dry_run)
+
+
+_RUN_NAMESPACES = """SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints
+    WHERE run_id IN (SELECT value FROM json_each(?1))"""
+_RUN_CHAIN = """SELECT checkpoint_id, parent_id,
+        json_extract(metadata, '$.counters_since_delta_snapshot'), blob_versions, run_id
+    FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2
+    ORDER BY checkpoint_id DESC"""
+
+
+async def delete_checkpoints_of_runs(store: Store, run_ids: Sequence[str]) -> dict[str, int]:
+    """Delete the checkpoints (with their writes and the blobs left unused) whose run is
+    listed, one batch per namespace, except those a surviving checkpoint's delta channels
+    are rebuilt from; rows per table."""
+    runs = set(run_ids)
+    totals: dict[str, int] = {}
+    ids = orjson.dumps(sorted(runs)).decode("utf-8")
+    for thread_id, namespace in (await store.execute(_RUN_NAMESPACES, (ids,))).values:
+        chain = (await store.execute(_RUN_CHAIN, (thread_id, namespace))).values
+        survivors = {str(r[0]) for r in chain if r[4] is None or str(r[4]) not in runs}
+        kept = with_delta_ancestors(chain, survivors)
+        doomed = [str(r[0]) for r in chain if str(r[0]) not in kept]
+        counts = await _delete_checkpoints(store, str(thread_id), str(namespace), doomed, False)
+        for table, n in counts.items():
+            totals[table] = totals.get(table, 0) + n
+    return totals
 
 
 async def _prune_checkpoints(store: Store, keep: int, run: _Batches) -> None:

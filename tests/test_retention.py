@@ -47,7 +47,7 @@ async def counters_match(store: sqlstore.Store) -> None:
 async def build(store: sqlstore.Store) -> dict[str, str]:
     """One of everything, some of it old (40 days), some of it new."""
     old = now_ms() - 40 * DAY
-    ids = {}
+    ids: dict[str, str] = {}
     idle = await store.threads.create("u", title="idle", created_at=old)
     await store.threads.add_messages(idle.id, [msg("user", f"i{i}", old) for i in range(3)])
     await store.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (old, idle.id))
@@ -215,7 +215,7 @@ async def test_langgraph_writes_after_delete_thread_do_not_come_back(db_url: str
         await asyncio.sleep(0.005)
         await saver.adelete_thread(thread)
         await saver.aput_writes(stored, [("a", 1), ("b", 2)], "task-late")
-        late = {**empty_checkpoint(), "id": cp["id"]}
+        late: Any = {**empty_checkpoint(), "id": cp["id"]}
         await saver.aput(cfg, late, {"source": "loop", "step": 1}, {})  # born before
         for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):
             n = await saver.store.execute(
@@ -291,6 +291,31 @@ async def test_aprune_keep_latest_keeps_delta_channels_whole(db_url: str) -> Non
         assert (await graph.aget_state(cfg)).values == before
         await graph.ainvoke({}, cfg)
         assert (await graph.aget_state(cfg)).values["log"][-2:] == ["step6", "step7"]
+
+
+async def test_adelete_for_runs_keeps_what_delta_channels_need(db_url: str) -> None:
+    thread = unique("runs")
+    cfg: Any = {"configurable": {"thread_id": thread}}
+    count = "SELECT count(*) FROM checkpoints WHERE thread_id = ? AND run_id = ?"
+    async with LibSQLSaver.from_url(db_url) as saver:
+        graph = delta_graph().compile(checkpointer=saver)
+        for run in ("r1", "r2"):  # two updates: no snapshot of the log yet
+            await graph.ainvoke({}, {**cfg, "metadata": {"run_id": f"{thread}-{run}"}})
+        before = (await graph.aget_state(cfg)).values
+        assert before["log"] == ["step0", "step1"]
+        await saver.adelete_for_runs([f"{thread}-r1"])  # r2 is rebuilt from r1's writes
+        assert (await graph.aget_state(cfg)).values == before
+        for run in ("r3", "r4"):  # the third update writes a snapshot
+            await graph.ainvoke({}, {**cfg, "metadata": {"run_id": f"{thread}-{run}"}})
+        before = (await graph.aget_state(cfg)).values
+        await saver.adelete_for_runs([f"{thread}-r1", f"{thread}-r2", f"{thread}-r3"])
+        assert (await graph.aget_state(cfg)).values == before
+        left = [
+            (await saver.store.execute(count, (thread, f"{thread}-{run}"))).scalar()
+            for run in ("r1", "r2", "r3", "r4")
+        ]
+        # r4 is rebuilt from r3's snapshot: that one checkpoint stays, nothing before it
+        assert left[:2] == [0, 0] and left[2] == 1 and isinstance(left[3], int) and left[3] > 1
 
 
 async def test_store_prunes_checkpoints_and_unreferenced_blobs(own_db_url: str) -> None:

@@ -41,7 +41,7 @@ from ..domains.checkpoints import delete_thread_statements, require_namespace
 from ..domains.common import MAX_LIMIT, now_ms, optional_id, require_id
 from ..drivers import Row, Statement
 from ..errors import SqlStoreError, UnavailableError, ValidationError
-from ..retention import prune_checkpoint_namespace
+from ..retention import delete_checkpoints_of_runs, prune_checkpoint_namespace
 from ..store import Store
 
 __all__ = ["LibSQLSaver"]
@@ -99,27 +99,7 @@ _WRITE_REPLACE = (
     "type = excluded.type, value = excluded.value"
 )
 
-_RUNS = "SELECT value FROM json_each(?)"
 _THREADS = "SELECT value FROM json_each(?)"
-
-DELETE_FOR_RUNS: tuple[str, ...] = (
-    f"""DELETE FROM checkpoint_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN
-        (SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints
-         WHERE run_id IN ({_RUNS}))""",
-    # Blobs of the touched namespaces that no surviving checkpoint refers to.
-    f"""DELETE FROM checkpoint_blobs
-        WHERE (thread_id, checkpoint_ns) IN
-            (SELECT thread_id, checkpoint_ns FROM checkpoints WHERE run_id IN ({_RUNS}))
-        AND NOT EXISTS (
-            SELECT 1 FROM checkpoints c, json_each(c.blob_versions) j
-            WHERE c.thread_id = checkpoint_blobs.thread_id
-              AND c.checkpoint_ns = checkpoint_blobs.checkpoint_ns
-              AND (c.run_id IS NULL OR c.run_id NOT IN ({_RUNS}))
-              AND j.key = checkpoint_blobs.channel AND j.value = checkpoint_blobs.version)""",
-    f"DELETE FROM checkpoints WHERE run_id IN ({_RUNS})",
-)
-"""Statements and how many times each binds the JSON array of run ids."""
-_DELETE_FOR_RUNS_ARGS = (1, 2, 1)
 
 COPY_THREAD: tuple[str, ...] = (
     """INSERT INTO checkpoints
@@ -435,16 +415,18 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         )
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
+        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed.
+
+        DeltaChannel-aware: a listed run's checkpoint that a surviving checkpoint's delta
+        channel is rebuilt from stays (see ``sqlstore.retention.with_delta_ancestors``).
+        One batch per namespace touched.
+        """
         runs = _ids("run_ids", run_ids)
         if runs == "[]":
             return
-        await self._batch(
-            [
-                (sql, (runs,) * n)
-                for sql, n in zip(DELETE_FOR_RUNS, _DELETE_FOR_RUNS_ARGS, strict=True)
-            ]
-        )
+        if not self._ready:
+            await self.setup()
+        await delete_checkpoints_of_runs(self.store, json.loads(runs))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and blob of a thread to another thread id."""
