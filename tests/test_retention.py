@@ -109,6 +109,28 @@ async def test_a_policy_prunes_every_domain_and_keeps_counters_right(own_db_url:
         assert (await store.prune()).total == 0  # nothing left to do
 
 
+async def test_idle_conversations_go_and_a_late_save_does_not_bring_one_back(
+    own_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = now_ms() - 40 * DAY
+    k = ("u", "s", "a")
+    async with sqlstore.Store(own_db_url) as store:
+        saved = await store.conversations.save(*k, msg("user", "hi", old))
+        plain = await store.threads.create("u", created_at=old)  # not a conversation
+        await store.execute("UPDATE threads SET updated_at = ?", (old,))
+        began = now_ms()
+        await asyncio.sleep(0.005)
+        dry = await store.retention.conversations("30d", dry_run=True)
+        done = await store.retention.conversations("30d")
+        assert dry.counts == done.counts == {"threads": 1, "messages": 1}
+        assert await store.threads.get(saved.thread_id) is None
+        assert await store.threads.get(plain.id) is not None
+        monkeypatch.setattr("sqlstore.domains.conversations.now_ms", lambda: began)
+        with pytest.raises(ConflictError):  # a save that began before the prune
+            await store.conversations.save(*k, msg("assistant", "late"))
+        assert await store.conversations.count(*k) == 0
+
+
 async def test_batches_are_bounded_and_an_interrupted_prune_resumes(own_db_url: str) -> None:
     old = now_ms() - 10 * DAY
     async with sqlstore.Store(own_db_url) as store:
