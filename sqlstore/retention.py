@@ -422,13 +422,18 @@ async def _keep_latest_messages(store: Store, keep: int, run: _Batches) -> None:
             chosen.append((str(tid), extra))
             weight += extra
         began = time.perf_counter()
-        ids = orjson.dumps([c[0] for c in chosen]).decode("utf-8")
         none = ("", "", "")
-        batch: list[Statement] = [trim_conversation(none, keep, tid) for tid, _ in chosen]
+        if weight > run.size:  # one thread with more to go than a batch: its oldest first
+            tid, extra = chosen[0]
+            batch = [trim_conversation(none, keep + extra - run.size, tid)]
+            chosen, weight = [(tid, run.size)], run.size
+        else:
+            batch = [trim_conversation(none, keep, tid) for tid, _ in chosen]
+            cursor = chosen[-1][0]
+        ids = orjson.dumps([c[0] for c in chosen]).decode("utf-8")
         batch.append((_RECOUNT, (ids,)))
         await store.batch(batch)
         run.result.add("messages", weight)
-        cursor = chosen[-1][0]
         await run.done(began)
 
 

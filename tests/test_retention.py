@@ -185,6 +185,20 @@ async def test_messages_by_age_in_small_windows_keep_counters(own_db_url: str) -
             assert [m.content[0]["text"] for m in await store.threads.messages(t.id)] == ["3", "4"]
 
 
+async def test_keep_latest_trims_a_long_thread_in_bounded_batches(own_db_url: str) -> None:
+    async with sqlstore.Store(own_db_url) as store:
+        long, short = await store.threads.create("u"), await store.threads.create("u")
+        await store.threads.add_messages(long.id, [msg("user", f"{i}") for i in range(25)])
+        await store.threads.add_messages(short.id, [msg("user", f"{i}") for i in range(3)])
+        dry = await store.retention.keep_latest_messages(4, dry_run=True)
+        done = await store.retention.keep_latest_messages(4, options=BatchOptions(batch_rows=6))
+        assert dry.counts == done.counts == {"messages": 21}
+        assert done.batches == 4  # 6 + 6 + 6 + 3 rows
+        kept = await store.threads.messages(long.id)
+        assert [m.content[0]["text"] for m in kept] == ["21", "22", "23", "24"]
+        await counters_match(store)
+
+
 async def test_bad_input_is_rejected_before_io(db_url: str) -> None:
     with pytest.raises(ValidationError):
         sqlstore.Store(db_url, retention={"threads_idel": "30d"})
