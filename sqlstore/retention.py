@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .domains.common import now_ms
+from .domains.common import now_ms, require_time
 from .domains.conversations import trim_conversation
 from .domains.threads import REROOT_DESCENDANTS, segment
 from .errors import ValidationError
@@ -444,9 +444,11 @@ _CHECKPOINT_GROUPS = """SELECT thread_id, checkpoint_ns, count(*) FROM checkpoin
     GROUP BY thread_id, checkpoint_ns HAVING count(*) > ?3
     ORDER BY thread_id, checkpoint_ns LIMIT ?4"""
 _CHECKPOINT_CHAIN = """SELECT checkpoint_id, parent_id,
-        json_extract(metadata, '$.counters_since_delta_snapshot'), blob_versions
+        json_extract(metadata, '$.counters_since_delta_snapshot'), blob_versions, run_id
     FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2
     ORDER BY checkpoint_id DESC"""
+"""One namespace's checkpoints, newest first: id, parent, delta counters, stored channels
+(``blob_versions``), run."""
 _CHECKPOINT_DELETES = (
     (
         "checkpoint_writes",
@@ -549,10 +551,6 @@ async def prune_checkpoint_namespace(
 
 _RUN_NAMESPACES = """SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints
     WHERE run_id IN (SELECT value FROM json_each(?1))"""
-_RUN_CHAIN = """SELECT checkpoint_id, parent_id,
-        json_extract(metadata, '$.counters_since_delta_snapshot'), blob_versions, run_id
-    FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2
-    ORDER BY checkpoint_id DESC"""
 
 
 async def delete_checkpoints_of_runs(store: Store, run_ids: Sequence[str]) -> dict[str, int]:
@@ -563,7 +561,7 @@ async def delete_checkpoints_of_runs(store: Store, run_ids: Sequence[str]) -> di
     totals: dict[str, int] = {}
     ids = orjson.dumps(sorted(runs)).decode("utf-8")
     for thread_id, namespace in (await store.execute(_RUN_NAMESPACES, (ids,))).values:
-        chain = (await store.execute(_RUN_CHAIN, (thread_id, namespace))).values
+        chain = (await store.execute(_CHECKPOINT_CHAIN, (thread_id, namespace))).values
         survivors = {str(r[0]) for r in chain if r[4] is None or str(r[4]) not in runs}
         kept = with_delta_ancestors(chain, survivors)
         doomed = [str(r[0]) for r in chain if str(r[0]) not in kept]
@@ -667,7 +665,7 @@ class Retention:
         progress: Progress | None = None,
     ) -> PruneResult:
         """Delete approvals whose ``expires_at`` has passed."""
-        at = now_ms() if now is None else parse_age(now, "now")
+        at = now_ms() if now is None else require_time("now", now)
         return await self._run(
             lambda r: _prune_window(self._store, _APPROVALS_EXPIRED, at, r),
             dry_run,

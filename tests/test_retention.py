@@ -169,6 +169,32 @@ async def test_batches_are_bounded_and_an_interrupted_prune_resumes(own_db_url: 
         assert rest.total == 0
 
 
+async def test_a_thread_touched_after_it_was_chosen_stays(
+    own_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = now_ms() - 10 * DAY
+    async with sqlstore.Store(own_db_url) as store:
+        ids = []
+        for _ in range(3):
+            t = await store.threads.create("u", created_at=old)
+            await store.threads.add_messages(t.id, [msg("user", "x", old)])
+            ids.append(t.id)
+        await store.execute("UPDATE threads SET updated_at = ?", (old,))
+        real_batch = store.batch
+
+        async def touch_then_batch(statements: Any) -> Any:
+            # between the prune's choice and its batch, an agent writes to one thread
+            monkeypatch.setattr(store, "batch", real_batch)
+            await store.threads.add_message(ids[1], "user", "still here")
+            return await real_batch(statements)
+
+        monkeypatch.setattr(store, "batch", touch_then_batch)
+        done = await store.retention.threads("1d")
+        assert done.counts == {"threads": 2, "messages": 2}
+        assert [await store.threads.get(i) is not None for i in ids] == [False, True, False]
+        await counters_match(store)
+
+
 async def test_messages_by_age_in_small_windows_keep_counters(own_db_url: str) -> None:
     old = now_ms() - 10 * DAY
     async with sqlstore.Store(own_db_url) as store:
