@@ -156,6 +156,18 @@ CREATE TABLE IF NOT EXISTS checkpoint_blobs (
     PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
 );
 
+-- Tombstones: what was deleted and when, so a write that was issued before a delete but
+-- lands after it does not bring the data back. kind: 'conversation' (key: the JSON array
+-- [user_id, session_id, agent_id]) or 'checkpoints' (key: a LangGraph thread id). Pruned
+-- by sqlstore.retention after a horizon (a write later than that is a new write).
+CREATE TABLE IF NOT EXISTS tombstones (
+    kind        TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    deleted_at  INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS tombstones_deleted ON tombstones (deleted_at);
+
 CREATE TABLE IF NOT EXISTS checkpoint_writes (
     thread_id      TEXT    NOT NULL,
     checkpoint_ns  TEXT    NOT NULL DEFAULT '',

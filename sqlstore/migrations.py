@@ -14,10 +14,22 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version a fresh database is created at (schema.sql's shape)."""
 
-MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {}
+MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    2: (
+        "tombstones",
+        (
+            """CREATE TABLE IF NOT EXISTS tombstones (
+                kind        TEXT    NOT NULL,
+                key         TEXT    NOT NULL,
+                deleted_at  INTEGER NOT NULL,
+                PRIMARY KEY (kind, key))""",
+            "CREATE INDEX IF NOT EXISTS tombstones_deleted ON tombstones (deleted_at)",
+        ),
+    ),
+}
 """Version → (name, statements) for every version after 1. Append only; never edit one."""
 
 

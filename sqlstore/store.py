@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
     from .domains.threads import Threads
+    from .retention import PruneResult, Retention
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -36,9 +37,15 @@ class Store:
         url: Any = DEFAULT_URL,
         *,
         auth_token: str | None = None,
+        retention: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         self.backend = backend_of(url)  # a bad URL fails here, before any I/O
+        if retention is not None:
+            from .retention import check_policy
+
+            check_policy(retention)  # a bad policy fails here too
+        self._retention_policy = retention
         self._url = url
         self._auth_token = auth_token
         self._options = options
@@ -163,6 +170,20 @@ class Store:
             api = self.__dict__["_checkpoints"] = Checkpoints(self)
         return api
 
+    @property
+    def retention(self) -> Retention:
+        """Pruning by age / newest N / TTL in bounded batches (see sqlstore.retention)."""
+        api = self.__dict__.get("_retention")
+        if api is None:
+            from .retention import Retention
+
+            api = self.__dict__["_retention"] = Retention(self, self._retention_policy)
+        return api
+
+    async def prune(self, *, dry_run: bool = False) -> PruneResult:
+        """Apply the retention policy given as ``Store(url, retention={...})``."""
+        return await self.retention.run(dry_run=dry_run)
+
     async def schema_version(self) -> int:
         """The schema version recorded in the database (0 when it has none)."""
         return await schema_version(self.client)
@@ -216,6 +237,9 @@ async def migrate(client: Client) -> int:
                 )
             return version
         if version == 0:
+            from .space import prepare_new_database
+
+            await prepare_new_database(client)  # incremental vacuum, where the engine has it
             statements = schema_statements()
             steps: list[Statement] = [
                 statements[0],  # CREATE TABLE schema_migrations

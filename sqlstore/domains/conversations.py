@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import QueryError, ValidationError
+from ..errors import ConflictError, QueryError, ValidationError
 from .common import new_id, now_ms, require_id, require_limit
 from .messages import (
     MESSAGE_COLUMNS,
@@ -169,9 +169,16 @@ def drop_repeated_roles(rows: Sequence[MessageRow]) -> list[MessageRow]:
     return [row for i, row in enumerate(rows) if i == 0 or row[1] != rows[i - 1][1]]
 
 
-_UPSERT_THREAD = """INSERT INTO threads
+_TOMBSTONE_KEY = "json_array(?1, ?2, ?3)"
+"""A conversation's key in ``tombstones`` (kind 'conversation')."""
+
+# A save that began before the conversation was deleted (its time ?5 is before the
+# tombstone's) does not bring it back: no thread row, so the save stores nothing.
+_UPSERT_THREAD = f"""INSERT INTO threads
     (id, user_id, session_id, agent_id, root_id, created_at, updated_at)
-    VALUES (?4, ?1, ?2, ?3, ?4, ?5, ?5)
+    SELECT ?4, ?1, ?2, ?3, ?4, ?5, ?5
+    WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 'conversation'
+                      AND key = {_TOMBSTONE_KEY} AND deleted_at > ?5)
     ON CONFLICT DO NOTHING"""
 
 
@@ -530,8 +537,14 @@ class Conversations:
             saved = await self._save(statements(known), encoded, keep, wanted, known=True)
         if saved is None:
             self._known.pop(key, None)
-            saved = await self._save(statements(None), encoded, keep, wanted, known=False)
-            assert saved is not None  # the batch created the thread row
+            try:
+                saved = await self._save(statements(None), encoded, keep, wanted, known=False)
+            except QueryError:
+                await self._refuse_if_deleted(key, now)
+                raise
+            if saved is None:  # no thread row: the conversation was deleted meanwhile
+                await self._refuse_if_deleted(key, now)
+                raise ConflictError("the conversation's thread row is missing after the save")
         if len(self._known) >= _KNOWN_LIMIT:
             self._known.clear()
         self._known[key] = saved[0]
@@ -543,6 +556,19 @@ class Conversations:
             message_count=count,
             skipped=len(messages) - len(stored),
         )
+
+    async def _refuse_if_deleted(self, key: tuple[str, str, str], began: int) -> None:
+        """Raise ConflictError when the conversation was deleted at or after ``began``
+        (the save raced the delete and the delete won: nothing was stored)."""
+        found = await self._store.execute(
+            f"""SELECT deleted_at FROM tombstones
+                WHERE kind = 'conversation' AND key = {_TOMBSTONE_KEY} AND deleted_at > ?4""",
+            (*key, began),
+        )
+        if found.values:
+            raise ConflictError(
+                f"conversation {key!r} was deleted after this save began; nothing was stored"
+            )
 
     async def _save(
         self,
@@ -687,8 +713,18 @@ class Conversations:
         )
 
     async def _delete(self, where: str, args: tuple[str, ...]) -> Deleted:
-        (result,) = await self._store.batch(
-            [(f"DELETE FROM threads WHERE {where} RETURNING message_count", args)]
+        now = f"?{len(args) + 1}"
+        _, result = await self._store.batch(
+            [
+                (
+                    f"""INSERT INTO tombstones (kind, key, deleted_at)
+                    SELECT 'conversation', json_array(user_id, session_id, agent_id), {now}
+                    FROM threads WHERE {where}
+                    ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at""",
+                    (*args, now_ms()),
+                ),
+                (f"DELETE FROM threads WHERE {where} RETURNING message_count", args),
+            ]
         )
         self._known.clear()  # (a key deleted elsewhere is caught by the save itself)
         return Deleted(

@@ -108,6 +108,10 @@ def _segment(thread_id: str) -> str:
     return dumps(thread_id) + ","
 
 
+segment = _segment
+"""(public name: the retention module deletes threads with the same re-rooting)"""
+
+
 def _title(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"title must be a string or None, not {type(value).__name__}")
@@ -141,6 +145,9 @@ _REROOT_DESCENDANTS = f"""UPDATE threads SET
     WHERE root_id = (SELECT root_id FROM threads WHERE id = ?1)
       AND id <> ?1 AND lineage IS NOT NULL
       AND substr(lineage, 1, length({_X_CHAIN})) = {_X_CHAIN}"""
+
+REROOT_DESCENDANTS = _REROOT_DESCENDANTS
+"""The re-rooting of a deleted thread's forks over ?1 (its id) and ?2 (its segment)."""
 
 _DELETE = "DELETE FROM threads WHERE id = ? RETURNING id"
 
