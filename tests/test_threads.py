@@ -327,3 +327,27 @@ async def test_add_many_messages_across_insert_statements(store: sqlstore.Store)
     assert [m.seq for m in again] == [n + 1]
     fresh = await store.threads.get(thread.id)
     assert fresh is not None and fresh.message_count == n + 1 and fresh.last_seq == n + 1
+
+
+async def test_seq_never_goes_back_after_deletes(store: sqlstore.Store) -> None:
+    """After the newest messages are deleted (by any path), the next message of the thread
+    or conversation gets a seq above every seq it ever had."""
+    thread = await store.threads.create(unique("user"))
+    await store.threads.add_messages(thread.id, [{"role": "user", "content": i} for i in "abc"])
+    await store.execute("DELETE FROM messages WHERE thread_id = ? AND seq >= 2", (thread.id,))
+    one = await store.threads.add_message(thread.id, "assistant", "d")
+    assert one.seq == 4
+    many = await store.threads.add_messages(
+        thread.id, [{"role": "user", "content": i} for i in "ef"]
+    )
+    assert [m.seq for m in many] == [5, 6]
+
+    k = (unique("user"), "s", "a")
+    saved = await store.conversations.save_many(*k, [{"role": "user", "content": i} for i in "ab"])
+    await store.execute("DELETE FROM messages WHERE thread_id = ?", (saved.thread_id,))
+    again = await store.conversations.save(*k, {"role": "user", "content": "c"})
+    assert [m.seq for m in again.inserted] == [3]
+    more = await store.conversations.save_many(
+        *k, [{"role": "user", "content": i} for i in "de"], skip_same_role=False
+    )
+    assert [m.seq for m in more.inserted] == [4, 5]

@@ -35,6 +35,7 @@ from .common import new_id, now_ms, require_id, require_limit
 from .messages import (
     MESSAGE_COLUMNS,
     ROLES,
+    TOP_SEQ,
     VALUE_COLUMNS,
     Message,
     MessageRow,
@@ -186,7 +187,11 @@ def _both(template: str) -> tuple[str, str]:
 
     def form(find: _Find) -> str:
         return template.format(
-            value=find.value, ref=find.ref, where=find.where, columns=MESSAGE_COLUMNS
+            value=find.value,
+            ref=find.ref,
+            where=find.where,
+            columns=MESSAGE_COLUMNS,
+            top=TOP_SEQ.format(thread=find.ref),
         )
 
     return form(_FIND_BY_KEY), form(_FIND_BY_ID)
@@ -198,7 +203,8 @@ def _both(template: str) -> tuple[str, str]:
 # content would copy it twice more). ?10 is 1 for skip_same_role.
 _INSERT_ONE = _both("""INSERT INTO messages ({columns})
     SELECT ?4, t.id,
-           COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0) + 1,
+           MAX(t.last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0))
+           + 1,
            ?5, ?6, ?7, ?8, ?9
     FROM threads AS t
     WHERE {where}
@@ -214,8 +220,7 @@ _INSERT_ONE = _both("""INSERT INTO messages ({columns})
 # ... SELECT that reads messages itself first copies its result into a temporary table,
 # about 2 us of the 10 the statement above costs.
 _INSERT_ONE_VALUES = _both("""INSERT INTO messages ({columns})
-    VALUES (?4, {value},
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {ref}),
+    VALUES (?4, {value}, {top} + 1,
             ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq""")
@@ -256,8 +261,8 @@ _EITHER = f"(id = ?1 AND ?2 IS NULL) OR ({_KEY_WHERE})"
 _INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     SELECT n.id, t.id, {{seq}}, n.role, n.content, n.metadata, n.run_id, n.created_at
     FROM (SELECT id,
-                 (SELECT COALESCE(MAX(seq), 0) FROM messages
-                  WHERE thread_id = threads.id) AS top,
+                 MAX(last_seq, COALESCE((SELECT MAX(seq) FROM messages
+                                         WHERE thread_id = threads.id), 0)) AS top,
                  (?4 <> 0 AND ?5 = 0 AND (SELECT role FROM messages WHERE thread_id = threads.id
                                           ORDER BY seq DESC LIMIT 1) IS ?6) AS first_dropped
           FROM threads WHERE {_EITHER}) AS t,
@@ -309,8 +314,8 @@ _UPDATE_COUNTERS = _both("""UPDATE threads SET
     message_count = MIN(?5, message_count + (
         SELECT count(*) FROM messages
         WHERE thread_id = threads.id AND seq > threads.last_seq)),
-    last_seq = COALESCE(
-        (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
+    last_seq = MAX(last_seq, COALESCE(
+        (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), 0)),
     updated_at = MAX(updated_at, ?4)
     WHERE {where}""")
 

@@ -56,6 +56,7 @@ from .team_query import (
     decode,
     decode_rows,
     delete_rows,
+    in_team_session,
     kind_of,
     select_page,
 )
@@ -143,8 +144,9 @@ SELECT :id, COALESCE(:session_id, ''),
        COALESCE(:user_id, (SELECT user_id FROM threads WHERE id = :session_id)),
        COALESCE(:status, 'created'), :task, :result, :error, COALESCE(:created_at, :now),
        COALESCE(:updated_at, :now)
-WHERE EXISTS (SELECT 1 FROM threads WHERE id = :session_id AND team_id IS NOT NULL)
-   OR EXISTS (SELECT 1 FROM runs WHERE id = :id)
+WHERE (EXISTS (SELECT 1 FROM threads WHERE id = :session_id AND team_id IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM runs WHERE id = :id))
+  AND NOT EXISTS (SELECT 1 FROM runs WHERE id = :id AND NOT {in_team_session("runs")})
 ON CONFLICT (id) DO UPDATE SET
     user_id = COALESCE(:user_id, runs.user_id),
     status = COALESCE(:status, runs.status),
@@ -159,7 +161,7 @@ _MESSAGE_UPDATE = f"""UPDATE messages SET
     content = COALESCE(:content, content),
     metadata = COALESCE(:metadata, metadata),
     run_id = COALESCE(:run_id, run_id)
-WHERE id = :id
+WHERE id = :id AND {in_team_session("messages")}
 RETURNING {MESSAGE.select_list}"""
 
 _TEAM_COLUMNS = "id, user_id, name, config, config_hash, version, created_at, updated_at"
