@@ -129,17 +129,19 @@ async def test_same_ids_saved_twice_are_stored_once(store: sqlstore.Store) -> No
     batch = [msg("user", "q", id=new_id()), msg("assistant", "a", id=new_id())]
     first = await store.conversations.save_many(*k, batch)
     again = await store.conversations.save_many(*k, batch)  # a retry after a lost response
-    assert len(first.inserted) == 2
-    assert again.inserted == [] and again.skipped == 2
+    assert len(first.inserted) == 2 and first.retried == 0
+    # An idempotent retry reports what the first call stored, and stores nothing twice.
+    assert again.inserted == first.inserted and again.skipped == 0 and again.retried == 2
     partly = await store.conversations.save_many(*k, [*batch, msg("user", "new", id=new_id())])
-    assert [m.seq for m in partly.inserted] == [3]
+    assert [m.seq for m in partly.inserted] == [1, 2, 3] and partly.retried == 2
     assert await store.conversations.count(*k) == 3
     assert [m.seq for m in await store.conversations.newest(*k)] == [1, 2, 3]
 
 
 async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -> None:
     """One message has an INSERT of its own (it returns only the seq): the reported message
-    equals the stored row, and a retried id stores nothing, in this or another conversation."""
+    equals the stored row; a retried id stores nothing and reports the stored message; the
+    id in another conversation is a ConflictError naming it, and nothing is stored."""
     k, other = key(), key()
     mid = new_id()
     first = await store.conversations.save(
@@ -149,12 +151,15 @@ async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -
     assert first.inserted == [stored] and stored.id == mid and stored.seq == 1
     assert stored.thread_id == first.thread_id and stored.metadata == {"m": [1]}
     assert first.skipped == 0 and first.message_count == 1
-    again = await store.conversations.save(*k, msg("user", "q", id=mid), max_history=5)
-    assert again.inserted == [] and again.skipped == 1 and again.message_count == 1
-    elsewhere = await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
-    assert elsewhere.inserted == [] and elsewhere.skipped == 1
-    assert elsewhere.message_count == 0 and elsewhere.messages == []
-    assert elsewhere.thread_id != first.thread_id
+    again = await store.conversations.save(
+        *k, msg("user", "q", id=mid, metadata={"m": [1]}), max_history=5
+    )
+    assert again.inserted == [stored] and again.skipped == 0 and again.retried == 1
+    assert again.message_count == 1
+    with pytest.raises(sqlstore.ConflictError, match=mid):
+        await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
+    assert await store.conversations.count(*other) == 0
+    assert await store.conversations.newest(*other) == []
     second = await store.conversations.save(*k, NewMessage(role="assistant", content="a"))
     assert [m.seq for m in second.inserted] == [2] and second.message_count == 2
     assert second.inserted == (await store.conversations.newest(*k, 1))
@@ -611,3 +616,39 @@ async def test_a_save_after_the_thread_was_recreated_elsewhere_finds_the_new_one
         "SELECT count(*) FROM messages WHERE thread_id = ?", (first.thread_id,)
     )
     assert leftover.scalar() == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 150])
+async def test_a_taken_message_id_is_a_conflict_and_stores_nothing(
+    store: sqlstore.Store, size: int
+) -> None:
+    """A message id names one message in the whole database: saving an id that another
+    conversation or thread holds, or this conversation holds with other content, raises
+    ConflictError naming it, and nothing of the batch is stored (per-conversation ids such
+    as "1" never lose a message silently)."""
+    k, other = key(), key()
+    mid = unique("m")
+    await store.conversations.save(*other, msg("user", "theirs", id=mid))
+    mine = await store.conversations.save(*k, msg("user", "mine", id=unique("m")))
+    thread = await store.threads.create("u")
+    in_thread = await store.threads.add_message(thread.id, "user", "x", message_id=unique("m"))
+    mine_id = mine.inserted[0].id
+
+    def batch(last: dict[str, Any]) -> list[dict[str, Any]]:
+        return [msg("assistant", f"n{i}") for i in range(size - 1)] + [last]
+
+    for last, match in (
+        (msg("user", "theirs", id=mid), mid),
+        (msg("user", "x", id=in_thread.id), in_thread.id),
+        (msg("user", "changed", id=mine_id), f"{mine_id}.*other content"),
+    ):
+        for known in (True, False):  # the thread found by id, or by its key (a new object)
+            conv = store.conversations if known else type(store.conversations)(store)
+            with pytest.raises(sqlstore.ConflictError, match=match):
+                await conv.save_many(*k, batch(last), max_history=10, history=5)
+            with pytest.raises(sqlstore.ConflictError, match=last["id"]):
+                await conv.save_many(*key(), batch(last))  # a conversation not yet stored
+    assert [m.id for m in await store.conversations.newest(*k)] == [mine_id]
+    assert await store.conversations.count(*k) == 1
+    assert [m.content for m in await store.conversations.newest(*other)] == [[{"text": "theirs"}]]
+    assert await store.threads.messages(thread.id) == [in_thread]

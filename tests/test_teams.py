@@ -613,9 +613,7 @@ async def test_teams_reads_updates_and_deletes_reach_only_team_rows(own_db_url: 
             " VALUES (?, ?, 'active', 0, 0)",
             (plain_run, thread.id),
         )
-        await store.execute(
-            "UPDATE messages SET run_id = ? WHERE id = ?", (plain_run, added[1].id)
-        )
+        await store.execute("UPDATE messages SET run_id = ? WHERE id = ?", (plain_run, added[1].id))
         tree = await make_tree(store.teams, "u")
         team_tool = await store.teams.upsert(
             Message(session_id=tree["sessions"][0], role="tool", content="team tool")
@@ -645,8 +643,8 @@ async def test_teams_reads_updates_and_deletes_reach_only_team_rows(own_db_url: 
         assert await count(store, "messages", [team_tool.data.id]) == 0
         assert (await store.teams.delete("message", {"id": outside})).data == {"deleted": 0}
         assert (await store.teams.delete("run", {"id": plain_run})).data == {"deleted": 0}
-        r = await store.teams.upsert(Message(id=outside[0], content="hijacked"))
-        assert r.status is False
+        with pytest.raises(sqlstore.ConflictError, match=outside[0]):
+            await store.teams.upsert(Message(id=outside[0], content="hijacked"))
         r = await store.teams.upsert(Run(id=plain_run, status="error"))
         assert r.status is False
         r = await store.teams.upsert(Run(id=plain_run, session_id=tree["sessions"][0]))
@@ -658,3 +656,33 @@ async def test_teams_reads_updates_and_deletes_reach_only_team_rows(own_db_url: 
         assert await snapshot() == before
         assert await store.conversations.count("u", "s", "a") == 2
         assert (await store.threads.get(thread.id)) is not None
+
+
+async def test_a_message_id_held_elsewhere_is_a_conflict(store: sqlstore.Store) -> None:
+    """An upsert of a message whose id a conversation, a thread or another session holds
+    raises ConflictError naming it and writes nothing; in its own session it updates."""
+    tree = await make_tree(store.teams, unique("user"))
+    ckey = (unique("u"), "s", "a")
+    conv = await store.conversations.save(*ckey, {"role": "user", "content": "c"})
+    thread = await store.threads.create("u")
+    in_thread = await store.threads.add_message(thread.id, "user", "t", message_id=unique("m"))
+    own = tree["messages"][0]  # in the first session
+    for mid, session in (
+        (conv.inserted[0].id, tree["sessions"][0]),
+        (conv.inserted[0].id, None),
+        (in_thread.id, tree["sessions"][0]),
+        (own, tree["sessions"][1]),
+    ):
+        with pytest.raises(sqlstore.ConflictError, match=mid):
+            await store.teams.upsert(
+                Message(id=mid, session_id=session, role="user", content="hijack")
+            )
+    assert await store.conversations.newest(*ckey) == conv.inserted
+    assert await store.threads.messages(thread.id) == [in_thread]
+    assert await count(store, "messages", [own]) == 1
+    updated = await store.teams.upsert(
+        Message(id=own, session_id=tree["sessions"][0], content="new")
+    )
+    assert updated.status and updated.created is False and updated.data.content == "new"
+    second = (await store.teams.get("message", {"session_id": tree["sessions"][1]})).data
+    assert len(second) == 2 and all(m.content != "hijack" for m in second)

@@ -123,10 +123,45 @@ async def test_add_message_to_missing_thread_is_not_found(store: sqlstore.Store)
 async def test_retried_messages_are_stored_once(store: sqlstore.Store) -> None:
     t = await store.threads.create("u")
     batch = [NewMessage("user", "a", id=unique("m")), NewMessage("assistant", "b", id=unique("m"))]
-    assert len(await store.threads.add_messages(t.id, batch)) == 2
-    assert await store.threads.add_messages(t.id, batch) == []
+    first = await store.threads.add_messages(t.id, batch)
+    assert len(first) == 2
+    assert await store.threads.add_messages(t.id, batch) == first  # the stored ones back
+    (one,) = first[:1]
+    assert await store.threads.add_message(t.id, "user", "a", message_id=one.id) == one
     again = await store.threads.get(t.id)
-    assert again is not None and again.message_count == 2
+    assert again is not None and again.message_count == 2 and again.last_seq == 2
+
+
+@pytest.mark.parametrize("size", [1, 3, 150])
+async def test_a_message_id_names_one_message_in_the_whole_database(
+    store: sqlstore.Store, size: int
+) -> None:
+    """An id stored in another thread, or in this one with other content, is a
+    ConflictError naming it, and nothing of the call is stored (single and batched, also
+    across the 100-row statements of a large batch)."""
+    t, other = await store.threads.create("u"), await store.threads.create("u")
+    taken = await store.threads.add_message(other.id, "user", "theirs", message_id=unique("m"))
+    mine = await store.threads.add_message(t.id, "user", "mine", message_id=unique("m"))
+
+    def batch(last: NewMessage) -> list[NewMessage]:
+        return [NewMessage("user", f"n{i}") for i in range(size - 1)] + [last]
+
+    cases = [
+        (batch(NewMessage("user", "theirs", id=taken.id)), f"{taken.id}.*{other.id}"),
+        (batch(NewMessage("user", "changed", id=mine.id)), f"{mine.id}.*other content"),
+        (batch(NewMessage("assistant", "mine", id=mine.id)), "other content"),
+        (batch(NewMessage("user", "mine", {"k": 1}, id=mine.id)), "other content"),
+    ]
+    for messages, match in cases:
+        with pytest.raises(sqlstore.ConflictError, match=match):
+            await store.threads.add_messages(t.id, messages)
+    if size == 1:
+        with pytest.raises(sqlstore.ConflictError, match=taken.id):
+            await store.threads.add_message(t.id, "user", "theirs", message_id=taken.id)
+    for thread, expected in ((t, [mine]), (other, [taken])):
+        assert await store.threads.messages(thread.id) == expected
+        got = await store.threads.get(thread.id)
+        assert got is not None and got.message_count == 1 and got.last_seq == 1
 
 
 # --- forks and lineage ---------------------------------------------------------------

@@ -43,10 +43,14 @@ from .messages import (
     any_id_given,
     chunks,
     encode_messages,
+    id_guards,
     message_from_row,
     oldest_first,
+    raise_id_conflict,
+    select_by_ids,
     stored_messages,
     values_table,
+    with_retries,
 )
 
 if TYPE_CHECKING:
@@ -103,8 +107,11 @@ _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 class SaveResult:
     """What one save did.
 
-    ``inserted``: the messages this call stored (in ``seq`` order); a message skipped by
-    the same-role rule or because its id was already stored is not in it.
+    ``inserted``: the messages of this call that the conversation holds, in ``seq``
+    order: those this call stored, and those an earlier identical call stored (an
+    idempotent retry: same id, role, content, metadata and run; counted in ``retried``
+    too), so a re-sent save reports what the first one did. A message left out by the
+    same-role rule is not in it and is counted in ``skipped``.
     ``messages``: the conversation's newest messages after the save (and after trimming),
     oldest first, at most ``history`` of them (see ``Conversations.save_many``); empty
     unless ``history`` was asked for.
@@ -116,6 +123,18 @@ class SaveResult:
     messages: list[Message]
     message_count: int
     skipped: int
+    retried: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How many statements of each part a save's batch has (see ``save_statements``)."""
+
+    guards: int
+    inserts: int
+    checks: int
+    trims: bool
+    history: bool
 
 
 @dataclass(slots=True)
@@ -392,14 +411,20 @@ def save_statements(
     skip_same_role: bool,
     history: int,
     fresh_ids: bool = False,
+    given_ids: bool = False,
 ) -> list[SqlArgs]:
     """The statements of one save, in the order they run in its batch: the thread upsert
     (left out when ``thread_id``, the conversation's thread id, is known: the others then
-    find the thread by it, else by ``key``), the inserts (one for a single message, else
-    one per VALUES_ROWS messages; ``fresh_ids``: the call made every id), the counters,
-    trimming, the thread's state (see ``select_state``), then reading the newest
-    ``history`` messages."""
+    find the thread by it, else by ``key``), with ``given_ids`` (the caller gave some
+    ids) the id guards (see ``messages.id_guards``), the inserts (one for a single
+    message, else one per VALUES_ROWS messages; ``fresh_ids``: the call made every id),
+    with ``given_ids`` the reads of the stored messages with those ids
+    (``messages.select_by_ids``), the counters, trimming, the thread's state (see
+    ``select_state``), then reading the newest ``history`` messages."""
     statements = [] if thread_id is not None else [upsert_thread(key, new_id(), now)]
+    if given_ids:
+        thread = f"SELECT id FROM threads WHERE {_EITHER}"
+        statements += id_guards(thread, _ref_args(key, thread_id), rows)
     if len(rows) == 1:
         statements.append(
             insert_conversation_message(
@@ -410,6 +435,8 @@ def save_statements(
         statements += insert_conversation_messages(
             key, rows, skip_same_role=skip_same_role, thread_id=thread_id, fresh_ids=fresh_ids
         )
+    if given_ids:
+        statements += select_by_ids(rows)
     statements.append(update_counters(key, now, max_history, thread_id))
     if max_history is not None:
         statements.append(trim_conversation(key, max_history, thread_id))
@@ -513,9 +540,17 @@ class Conversations:
             raise ValidationError("skip_same_role must be True or False")
         now = now_ms()
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
-        fresh = len(encoded) > 1 and not any_id_given(messages)
+        given = any_id_given(messages)
+        fresh = len(encoded) > 1 and not given
         if skip_same_role:
             encoded = drop_repeated_roles(encoded)
+        shape = _Shape(
+            guards=len(chunks(encoded)) if given else 0,
+            inserts=1 if len(encoded) == 1 else len(chunks(encoded)),
+            checks=len(select_by_ids(encoded)) if given else 0,
+            trims=keep is not None,
+            history=wanted > 0,
+        )
 
         def statements(thread_id: str | None) -> list[SqlArgs]:
             return save_statements(
@@ -527,56 +562,68 @@ class Conversations:
                 skip_same_role=skip_same_role,
                 history=wanted,
                 fresh_ids=fresh,
+                given_ids=given,
             )
 
         known = self._known.get(key)
         saved = None
         if known is not None:
-            saved = await self._save(statements(known), encoded, keep, wanted, known=True)
+            saved = await self._save(statements(known), encoded, shape, key, known)
         if saved is None:
             self._known.pop(key, None)
-            saved = await self._save(statements(None), encoded, keep, wanted, known=False)
+            saved = await self._save(statements(None), encoded, shape, key, None)
             assert saved is not None  # the batch created the thread row
         if len(self._known) >= _KNOWN_LIMIT:
             self._known.clear()
         self._known[key] = saved[0]
-        thread_id, stored, history_rows, count = saved
+        thread_id, stored, history_rows, count, retried = saved
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,
             messages=oldest_first(history_rows),
             message_count=count,
             skipped=len(messages) - len(stored),
+            retried=retried,
         )
 
     async def _save(
         self,
         statements: list[SqlArgs],
         encoded: list[MessageRow],
-        keep: int | None,
-        wanted: int,
-        *,
-        known: bool,
-    ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int] | None:
-        """One save's batch (see save_statements); ``known``: it finds the thread by id,
-        without the upsert, and None means that thread row turned out to be gone (nothing
-        was written then)."""
+        shape: _Shape,
+        key: tuple[str, str, str],
+        known: str | None,
+    ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int, int] | None:
+        """One save's batch (see save_statements); ``known``: the thread id it finds the
+        thread by, without the upsert, and None means that thread row turned out to be
+        gone (nothing was written then). A given message id stored elsewhere or with
+        other content is a ConflictError naming it (nothing written either)."""
         try:
             results = await self._store.batch(statements)
         except QueryError:
-            if known:  # e.g. the one-message insert found no thread: NULL
+            if shape.guards:
+                found = await self._store.execute(f"SELECT id FROM threads WHERE {_KEY_WHERE}", key)
+                thread = found.scalar()
+                await raise_id_conflict(
+                    self._store, encoded, thread if isinstance(thread, str) else None
+                )
+            if known is not None:  # e.g. the one-message insert found no thread: NULL
                 return None
             raise
-        state = len(statements) - 1 - (wanted > 0)
+        state = len(statements) - 1 - shape.history
         state_rows = results[state].values
         if not state_rows:  # no thread row (only possible for a known thread id)
             return None
         found_id, count = state_rows[0]
-        first = 0 if known else 1
-        inserts = state - first - 1 - (keep is not None)
-        stored = stored_messages(results, first, inserts, str(found_id), encoded)
-        history_rows = results[-1].values if wanted else ()
-        return str(found_id), stored, history_rows, int(count or 0)
+        first = (0 if known is not None else 1) + shape.guards
+        stored = stored_messages(results, first, shape.inserts, str(found_id), encoded)
+        retried = 0
+        if shape.checks:
+            at = first + shape.inserts
+            rows = [r for result in results[at : at + shape.checks] for r in result.values]
+            stored, retried = with_retries(stored, rows, encoded)
+        history_rows = results[-1].values if shape.history else ()
+        return str(found_id), stored, history_rows, int(count or 0), retried
 
     async def newest(
         self,

@@ -18,7 +18,6 @@ MAX_IN_VALUES = 500
 """The most values one IN filter may list."""
 
 
-
 def in_team_session(table: str) -> str:
     """The condition that a row of ``table`` (runs or messages) belongs to a team session:
     the teams API reads, updates and deletes only team sessions (threads with a team) and

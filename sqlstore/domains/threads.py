@@ -35,15 +35,20 @@ from .common import (
 from .messages import (
     Message,
     NewMessage,
+    any_id_given,
     encode_messages,
+    id_guards,
     insert_message,
     insert_messages,
     message_from_row,
     oldest_first,
+    raise_id_conflict,
+    select_by_ids,
     select_newest,
     select_oldest,
     stored_messages,
     update_thread_counters,
+    with_retries,
 )
 
 if TYPE_CHECKING:
@@ -327,20 +332,35 @@ class Threads:
     ) -> builtins.list[Message]:
         """Append messages (one batch, counters bumped); the stored ones, oldest first.
 
-        A message id already stored is skipped, so a retried call stores nothing twice.
+        Message ids follow the one rule (see README, "API rules"): a given id already
+        stored in this thread with the same role, content, metadata and run is an
+        idempotent retry (the stored message is returned, nothing is stored twice); stored
+        in another thread or with other content it is a ConflictError naming it, and
+        nothing of the call is stored.
         """
         tid = require_id("thread_id", thread_id)
         now = now_ms()
         rows = encode_messages(messages, now)
         one = len(rows) == 1
         inserts = [insert_message(tid, rows[0])] if one else insert_messages(tid, rows)
+        given = any_id_given(messages)
+        guards = id_guards("?1", (tid,), rows) if given else []
+        checks = select_by_ids(rows) if given else []
         try:
-            results = await self._store.batch([*inserts, update_thread_counters(tid, now)])
+            results = await self._store.batch(
+                [*guards, *inserts, update_thread_counters(tid, now), *checks]
+            )
         except QueryError as exc:
+            if given:
+                await raise_id_conflict(self._store, rows, tid)
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return stored_messages(results, 0, len(inserts), tid, rows)
+        stored = stored_messages(results, len(guards), len(inserts), tid, rows)
+        if given:
+            found = [r for result in results[len(results) - len(checks) :] for r in result.values]
+            stored, _ = with_retries(stored, found, rows)
+        return stored
 
     async def add_message(
         self,
@@ -354,10 +374,8 @@ class Threads:
     ) -> Message:
         """Append one message (see add_messages)."""
         message = NewMessage(role, content, metadata or {}, created_at, message_id)
-        stored = await self.add_messages(thread_id, [message])
-        if not stored:
-            raise ConflictError(f"message {message_id!r} is already stored")
-        return stored[0]
+        (stored,) = await self.add_messages(thread_id, [message])
+        return stored
 
     async def messages(
         self, thread_id: str, *, limit: int = 100, after_seq: int = 0
