@@ -5,10 +5,17 @@ A fresh database runs ``schema.sql`` (the whole current schema) and is recorded 
 each as one atomic batch that first claims its version number in ``schema_migrations``
 (a primary key), so concurrent initializers apply every migration exactly once.
 A migration never drops a table or column that sqlstore does not own.
+
+Ownership: sqlstore owns exactly the tables and indexes schema.sql creates, and only in a
+database where it created them. ``IF NOT EXISTS`` in schema.sql never adopts anything: before
+a fresh database gets the schema, ``owned_names`` are looked up, and any of them that already
+exists (an application's own ``messages`` table, another tool's ``schema_migrations``) is a
+ConfigurationError naming it, raised before anything is written.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from functools import cache
 from importlib import resources
@@ -51,3 +58,20 @@ def split_statements(script: str) -> list[str]:
 def schema_statements() -> tuple[str, ...]:
     """schema.sql as a tuple of statements, parsed once."""
     return tuple(split_statements(schema_sql()))
+
+
+_CREATED = re.compile(
+    r"^CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE
+)
+
+
+@cache
+def owned_names() -> tuple[str, ...]:
+    """The name of every table and index schema.sql creates (what sqlstore owns)."""
+    names: list[str] = []
+    for statement in schema_statements():
+        match = _CREATED.match(statement)
+        if match is None:
+            raise ValueError(f"schema.sql statement without CREATE ... IF NOT EXISTS: {statement}")
+        names.append(match.group(2))
+    return tuple(names)

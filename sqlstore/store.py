@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .domains.common import now_ms
 from .drivers import Args, Client, Result, Statement, backend_of, connect
-from .errors import QueryError, SqlStoreError, UnavailableError
-from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
+from .errors import ConfigurationError, QueryError, SqlStoreError, UnavailableError
+from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
 
 if TYPE_CHECKING:
     from .domains.approvals import Approvals
@@ -191,8 +191,27 @@ async def schema_version(client: Client) -> int:
     )
     if not found.scalar():
         return 0
-    version = (await client.execute("SELECT max(version) FROM schema_migrations")).scalar()
+    try:  # every column of sqlstore's own table: another tool's schema_migrations fails here
+        version = (
+            await client.execute(
+                "SELECT max(version), count(name), count(applied_at) FROM schema_migrations"
+            )
+        ).scalar()
+    except QueryError:
+        return 0  # not sqlstore's table: migrate() names it and changes nothing
     return int(version) if isinstance(version, int) else 0
+
+
+async def _foreign_names(client: Client) -> list[tuple[str, str]]:
+    """``(type, name)`` of every table, index, view or trigger in the database whose name
+    schema.sql uses (see ``migrations.owned_names``)."""
+    names = owned_names()
+    result = await client.execute(
+        f"SELECT type, name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})"
+        " ORDER BY type DESC, name",
+        names,
+    )
+    return [(str(r[0]), str(r[1])) for r in result.rows]
 
 
 def _is_version_conflict(exc: QueryError) -> bool:
@@ -216,6 +235,16 @@ async def migrate(client: Client) -> int:
                 )
             return version
         if version == 0:
+            foreign = await _foreign_names(client)
+            if foreign:
+                if await schema_version(client) > 0:
+                    continue  # a racing initializer made the schema meanwhile
+                raise ConfigurationError(
+                    "the database already holds "
+                    + ", ".join(f"{kind} {name!r}" for kind, name in foreign)
+                    + ", not created by sqlstore; sqlstore never adopts a table it did "
+                    "not create: use a database (or a name) of its own. Nothing was changed."
+                )
             statements = schema_statements()
             steps: list[Statement] = [
                 statements[0],  # CREATE TABLE schema_migrations

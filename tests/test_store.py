@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,46 @@ def test_split_statements_handles_triggers_and_comments() -> None:
     assert len(parts) == 2 and parts[1].endswith("END")
     with pytest.raises(ValueError):
         split_statements("CREATE TABLE b (x")
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT)",  # an application's own
+        "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)",  # another tool's (Rails)
+        "CREATE TABLE threads (id TEXT PRIMARY KEY, user_id TEXT NOT NULL)",
+        "CREATE TABLE app (x INTEGER); CREATE INDEX teams_user ON app (x)",
+    ],
+)
+async def test_initialize_never_adopts_a_table_it_did_not_create(
+    own_db_url: str, foreign: str
+) -> None:
+    """A database that already holds a table (or index) of a name sqlstore uses is refused
+    with a ConfigurationError naming it, and nothing is changed; the application's data
+    stays as it was."""
+    client = await sqlstore.connect(own_db_url)
+    try:
+        await client.batch(foreign.split("; "))
+        name = foreign.split("; ")[-1].split()[2]
+        if "messages" in foreign:
+            await client.execute("INSERT INTO messages (body) VALUES ('mine')")
+
+        async def schema() -> list[tuple[Any, ...]]:
+            rows = await client.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                " ORDER BY name"
+            )
+            return [tuple(r) for r in rows.rows]
+
+        before = await schema()
+        for _ in range(2):
+            store = sqlstore.Store(own_db_url)
+            with pytest.raises(sqlstore.ConfigurationError, match=repr(name)):
+                await store.initialize()
+            await store.close()
+        assert await schema() == before
+        if "messages" in foreign:
+            rows = await client.execute("SELECT id, body FROM messages")
+            assert [tuple(r) for r in rows.rows] == [(1, "mine")]
+    finally:
+        await client.close()
