@@ -21,11 +21,20 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version a fresh database is created at (schema.sql's shape)."""
 
-MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {}
-"""Version → (name, statements) for every version after 1. Append only; never edit one."""
+MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    2: (
+        "messages_thread_time: session reads bounded by their limit",
+        (
+            "CREATE INDEX IF NOT EXISTS messages_thread_time"
+            " ON messages (thread_id, created_at, id)",
+        ),
+    ),
+}
+"""Version → (name, statements) for every version after 1. Append only; never edit one.
+Each touches only tables sqlstore owns (see ``owned_names``)."""
 
 
 @cache

@@ -445,8 +445,9 @@ async def test_save_statements_only_search_indexes(store: sqlstore.Store) -> Non
 
 
 async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
-    """Count SQLite VM instructions of a save and of a read: the same for a conversation of
-    100 messages as for one of 10,000 (and for a trimmed one that went through 10,000)."""
+    """Count SQLite VM instructions of a save and of every read of messages: the same for
+    a conversation of 100 messages as for one of 10,000 (and for a trimmed one that went
+    through 10,000), for the first page and for a page deep in the history."""
     async with sqlstore.Store(f"file:{tmp_path / 'steps.db'}") as store:
         client = store.client
         assert isinstance(client, LocalClient)
@@ -463,6 +464,13 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
             await conv.save_many(*large_trimmed, turns(1000), max_history=50)
         assert await conv.count(*large) == 10_000
         assert await conv.count(*large_trimmed) == 50
+        for k in (small, large):  # a second agent in each session
+            await conv.save_many(k[0], k[1], "agent-b", turns(60))
+        thread_of = {k: (await conv.save_many(*k, turns(1))).thread_id for k in (small, large)}
+        middle = {  # a cursor 60 messages deep into the history
+            k: (await conv.newest(*k, 60))[0] for k in (small, large)
+        }
+        threads = store.threads
 
         async def steps(call: Any) -> int:
             counter = [0]
@@ -498,6 +506,28 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
                 lambda k: conv.save(*k, msg("user", "q"), max_history=50, skip_same_role=True),
             ),
             ("newest 50", small, large, lambda k: conv.newest(*k, 50)),
+            (
+                "newest 50, deep",
+                small,
+                large,
+                lambda k: conv.newest(*k, 50, before_seq=middle[k].seq),
+            ),
+            ("session 50", small, large, lambda k: conv.session(k[0], k[1], 50)),
+            (
+                "session 50, deep",
+                small,
+                large,
+                lambda k: conv.session(k[0], k[1], 50, before=(middle[k].created_at, middle[k].id)),
+            ),
+            ("sessions", small, large, lambda k: conv.sessions(k[0], 10)),
+            ("thread recent 50", small, large, lambda k: threads.recent_messages(thread_of[k])),
+            (
+                "thread messages 50, deep",
+                small,
+                large,
+                lambda k: threads.messages(thread_of[k], limit=50, after_seq=middle[k].seq),
+            ),
+            ("threads of a user", small, large, lambda k: threads.list(user_id=k[0])),
         ]
         for label, few, many, call in cases:
             few_steps = await steps(lambda c=call, k=few: c(k))

@@ -31,8 +31,28 @@ async def test_initialize_creates_schema_and_records_version(store: sqlstore.Sto
     assert await store.schema_version() == SCHEMA_VERSION
     await store.initialize()  # idempotent
     await store.initialize()
-    versions = await store.execute("SELECT count(*) FROM schema_migrations")
+    versions = await store.execute("SELECT max(version) FROM schema_migrations")
     assert versions.scalar() == SCHEMA_VERSION
+
+
+async def test_a_version_1_database_gets_migration_2(tmp_path: Path) -> None:
+    """A database made by schema.sql at version 1 (before messages_thread_time) is brought
+    to the current version by the numbered migrations, and ends at schema.sql's shape."""
+    url = f"file:{tmp_path / 'v1.db'}"
+    async with sqlstore.Store(url) as store:
+        await store.batch(
+            [
+                "DROP INDEX messages_thread_time",
+                "DELETE FROM schema_migrations",
+                "INSERT INTO schema_migrations VALUES (1, 'schema.sql', 0)",
+            ]
+        )
+    async with sqlstore.Store(url) as store:
+        assert await store.schema_version() == SCHEMA_VERSION == 2
+        found = await store.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'messages_thread_time'"
+        )
+        assert found.scalar() == 1
 
 
 async def test_every_schema_index_exists(store: sqlstore.Store) -> None:

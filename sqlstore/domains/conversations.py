@@ -468,6 +468,17 @@ def _before(before: Any) -> tuple[int, str]:
     return before
 
 
+# A session's newest messages across its conversations. Each conversation's messages are
+# read newest first from messages_thread_time, and SQLite's ORDER BY ... LIMIT
+# optimization stops each one once its rows can no longer make the page: the read visits
+# about ``limit`` messages per conversation, whatever the history (the VM-instruction test
+# in tests/test_conversations.py proves it). ?1 user, ?2 session, ?3 / ?4 the cursor.
+_SESSION_PAGE = f"""SELECT {_M_COLUMNS}, t.agent_id AS agent_id
+    FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
+    WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
+      AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
+    ORDER BY m.created_at DESC, m.id DESC LIMIT ?5"""
+
 _KNOWN_LIMIT = 4096
 """The most conversation keys a Conversations object remembers as having a thread row."""
 
@@ -664,11 +675,7 @@ class Conversations:
         limit = require_limit(limit, MAX_READ)
         at, after_id = _before(before)
         result = await self._store.execute(
-            f"""SELECT {_M_COLUMNS}, t.agent_id AS agent_id
-                FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
-                WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
-                  AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
-                ORDER BY m.created_at DESC, m.id DESC LIMIT ?5""",
+            _SESSION_PAGE,
             (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
         )
         # Newest first from SQL (one sort); turned chronological here, not by a second sort.
