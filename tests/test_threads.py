@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -303,6 +304,18 @@ async def test_feedback_add_validate_and_list(store: sqlstore.Store) -> None:
     first = await store.feedback.add(feedback_id=fid, thread_id=tid, rating=5)
     retry = await store.feedback.add(feedback_id=fid, thread_id=tid, rating=5)
     assert first == retry
+    changes: list[dict[str, Any]] = [
+        {"rating": 4},
+        {"comment": "more"},
+        {"created_at": 1},
+        {"thread_id": None},
+    ]
+    for changed in changes:
+        with pytest.raises(sqlstore.ConflictError, match=fid):
+            await store.feedback.add(
+                **{"feedback_id": fid, "thread_id": tid, "rating": 5, **changed}
+            )
+    assert await store.feedback.list(thread_id=tid, limit=1) == [first]
     assert len(await store.feedback.list(thread_id=tid, limit=100)) == 7
 
 
