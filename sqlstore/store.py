@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .domains.common import now_ms
+from .clock import now_ms
 from .drivers import Args, Client, Result, Statement, backend_of, connect
 from .errors import ConfigurationError, QueryError, SqlStoreError, UnavailableError
 from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements

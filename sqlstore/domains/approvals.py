@@ -27,8 +27,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args
-    from ..store import Store
+    from ..drivers import Args, Executor
 
 DEFAULT_TTL = timedelta(days=7)
 """How long an approval lives unless the caller says otherwise."""
@@ -99,7 +98,7 @@ def ttl_ms(ttl: Any) -> int:
 class Approvals:
     """Suspended states with a TTL (``store.approvals``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def save(

@@ -14,8 +14,7 @@ from ..errors import ValidationError
 from .common import dumps, loads, now_ms, optional_id, require_dict, require_id, require_limit
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Row, Statement
-    from ..store import Store
+    from ..drivers import Args, Executor, Row, Statement
 
 MAX_NAMESPACE_LENGTH = 1024
 MAX_TYPE_LENGTH = 64
@@ -103,7 +102,7 @@ def _decode(row: Row) -> dict[str, Any]:
 class Checkpoints:
     """The generic checkpoint API: save, get, list and delete a thread's checkpoints."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def save(

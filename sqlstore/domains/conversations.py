@@ -54,7 +54,7 @@ from .messages import (
 )
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..drivers import Executor
 
 MAX_READ = 10_000
 """The most messages one read (or one save's returned history) may ask for."""
@@ -486,7 +486,7 @@ _KNOWN_LIMIT = 4096
 class Conversations:
     """Conversation history per (user, session, agent): ``store.conversations``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
         self._known: dict[tuple[str, str, str], str] = {}
         """The thread ids of keys a save of this object has seen: their saves find the

@@ -26,8 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args
-    from ..store import Store
+    from ..drivers import Args, Executor
 
 FEEDBACK_COLUMNS = (
     "id, thread_id, message_id, user_id, agent_id, rating, comment, correction, query, "
@@ -106,7 +105,7 @@ def _text(name: str, value: Any) -> str | None:
 class FeedbackStore:
     """Feedback on threads, messages and agents (``store.feedback``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def add(

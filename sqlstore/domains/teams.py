@@ -62,7 +62,7 @@ from .team_query import (
 )
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..drivers import Executor
 
 MAX_NAME_LENGTH = 1000
 DEFAULT_LIMIT = 100
@@ -195,7 +195,7 @@ def _label(config: dict[str, Any]) -> str | None:
 class TeamStore:
     """Teams, sessions, runs and messages of multi-agent teams: ``store.teams``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     # -- upsert -------------------------------------------------------------------------

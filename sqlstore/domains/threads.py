@@ -52,8 +52,7 @@ from .messages import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Result, Statement
-    from ..store import Store
+    from ..drivers import Args, Executor, Result, Statement
 
 THREAD_COLUMNS = (
     "id, user_id, session_id, agent_id, team_id, title, metadata, parent_id, fork_seq, "
@@ -227,7 +226,7 @@ def _require_index(index: Any) -> int:
 class Threads:
     """Threads, their messages, forks and lineage (``store.threads``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def _query(self, statement: Statement) -> Result:
