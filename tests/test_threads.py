@@ -399,3 +399,35 @@ async def test_seq_never_goes_back_after_deletes(store: sqlstore.Store) -> None:
         *k, [{"role": "user", "content": i} for i in "de"], skip_same_role=False
     )
     assert [m.seq for m in more.inserted] == [4, 5]
+
+
+async def test_every_list_pages_with_the_boundary_item_of_the_previous_page(
+    store: sqlstore.Store,
+) -> None:
+    """One paging shape: the item itself is the cursor (its seq, time and id, or checkpoint
+    id are accepted too), for thread messages, conversations, sessions and checkpoints."""
+    tid = await _thread_with(store, 7)
+    forward = await store.threads.messages(tid, limit=3)
+    nxt = await store.threads.messages(tid, limit=3, after=forward[-1])
+    assert [m.seq for m in forward + nxt] == [1, 2, 3, 4, 5, 6]
+    assert nxt == await store.threads.messages(tid, limit=3, after_seq=3)
+    back = await store.threads.recent_messages(tid, limit=3)
+    older = await store.threads.recent_messages(tid, limit=3, before=back[0])
+    assert [m.seq for m in older + back] == [2, 3, 4, 5, 6, 7]
+    assert older == await store.threads.recent_messages(tid, limit=3, before_seq=5)
+
+    user = unique("u")
+    conv = store.conversations
+    for agent in ("a", "b"):
+        await conv.save_many(user, "s1", agent, [{"role": "user", "content": i} for i in "xyz"])
+    await conv.save(user, "s2", "a", {"role": "user", "content": "later"})
+    newest = await conv.newest(user, "s1", "a", 2)
+    assert [m.seq for m in await conv.newest(user, "s1", "a", 2, before=newest[0])] == [1]
+    page = await conv.session(user, "s1", 4)
+    rest = await conv.session(user, "s1", 4, before=page[0])
+    assert len(page) == 4 and len(rest) == 2
+    assert rest == await conv.session(user, "s1", 4, before=page[0].message)
+    first = await conv.sessions(user, 1)
+    assert [s.session_id for s in await conv.sessions(user, 5, before=first[-1])] == ["s1"]
+    with pytest.raises(sqlstore.ValidationError):
+        await store.threads.messages(tid, after="3")  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ from .messages import (
     oldest_first,
     raise_id_conflict,
     select_by_ids,
+    seq_cursor,
     stored_messages,
     values_table,
     with_retries,
@@ -455,8 +456,16 @@ def _key(user_id: Any, session_id: Any, agent_id: Any) -> tuple[str, str, str]:
 
 
 def _before(before: Any) -> tuple[int, str]:
+    """The ``(time, id)`` keyset position of a session page: from the boundary item of the
+    previous page (a SessionMessage, Message or SessionSummary) or its tuple."""
     if before is None:
         return (_FAR_FUTURE, "")
+    if isinstance(before, SessionMessage):
+        before = before.message
+    if isinstance(before, Message):
+        return (before.created_at, before.id)
+    if isinstance(before, SessionSummary):
+        return (before.updated_at, before.session_id)
     if (
         not isinstance(before, tuple)
         or len(before) != 2
@@ -643,13 +652,17 @@ class Conversations:
         agent_id: str,
         limit: int = 50,
         *,
+        before: Message | int | None = None,
         before_seq: int | None = None,
     ) -> list[Message]:
-        """The newest ``limit`` messages, oldest first; pass the first one's ``seq`` as
-        ``before_seq`` to page to older messages. Unknown conversation: empty list."""
+        """The newest ``limit`` messages, oldest first; pass the first one as ``before``
+        (or its ``seq``; the older keyword ``before_seq`` still works) to page to older
+        messages. Unknown conversation: empty list."""
         key = _key(user_id, session_id, agent_id)
         limit = require_limit(limit, MAX_READ)
-        if before_seq is not None and (
+        if before is not None:
+            before_seq = seq_cursor("before", before)
+        elif before_seq is not None and (
             isinstance(before_seq, bool) or not isinstance(before_seq, int)
         ):
             raise ValidationError(f"before_seq must be an integer, not {before_seq!r}")
@@ -662,13 +675,14 @@ class Conversations:
         session_id: str,
         limit: int = 100,
         *,
-        before: tuple[int, str] | None = None,
+        before: SessionMessage | Message | tuple[int, str] | None = None,
     ) -> list[SessionMessage]:
         """The newest ``limit`` messages of a session across all its agents, oldest first.
 
         Order: ``created_at``, then message ``id`` (UUIDv7 when made by sqlstore, so ties
-        within a millisecond follow creation order). To page to older messages pass
-        ``before=(first.message.created_at, first.message.id)`` of the previous page.
+        within a millisecond follow creation order). To page to older messages pass the
+        first one of the previous page as ``before`` (or
+        ``(first.message.created_at, first.message.id)``).
         """
         user_id = require_id("user_id", user_id)
         session_id = require_id("session_id", session_id)
@@ -686,10 +700,10 @@ class Conversations:
         user_id: str,
         limit: int = 50,
         *,
-        before: tuple[int, str] | None = None,
+        before: SessionSummary | tuple[int, str] | None = None,
     ) -> list[SessionSummary]:
-        """A user's sessions, most recently active first. To page on, pass
-        ``before=(last.updated_at, last.session_id)`` of the previous page."""
+        """A user's sessions, most recently active first. To page on, pass the last one
+        of the previous page as ``before`` (or ``(last.updated_at, last.session_id)``)."""
         user_id = require_id("user_id", user_id)
         limit = require_limit(limit)
         at, after_session = _before(before)

@@ -84,6 +84,18 @@ class NewMessage:
     run_id: str | None = None
 
 
+def seq_cursor(name: str, value: Any) -> int | None:
+    """A keyset position in a thread: a Message's ``seq`` (the boundary item of the page
+    the caller has), a non-negative integer seq, or None for the first page."""
+    if value is None:
+        return None
+    if isinstance(value, Message):
+        return value.seq
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} must be a Message of the previous page or its seq")
+    return value
+
+
 def message_from_row(row: Sequence[Any]) -> Message:
     """Decode a row selected with MESSAGE_COLUMNS."""
     return Message(row[0], row[1], row[2], row[3], loads(row[4]), loads(row[5], {}), row[6], row[7])

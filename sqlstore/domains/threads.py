@@ -46,6 +46,7 @@ from .messages import (
     select_by_ids,
     select_newest,
     select_oldest,
+    seq_cursor,
     stored_messages,
     update_thread_counters,
     with_retries,
@@ -377,23 +378,39 @@ class Threads:
         return stored
 
     async def messages(
-        self, thread_id: str, *, limit: int = 100, after_seq: int = 0
+        self,
+        thread_id: str,
+        *,
+        limit: int = 100,
+        after: Message | int | None = None,
+        after_seq: int = 0,
     ) -> builtins.list[Message]:
-        """Messages oldest first; pass the last one's ``seq`` as ``after_seq`` to page on."""
+        """Messages oldest first; pass the last one as ``after`` (or its ``seq``; the
+        older keyword ``after_seq`` still works) to page on."""
         tid = require_id("thread_id", thread_id)
-        after = require_time("after_seq", after_seq)
-        statement = select_oldest(tid, require_limit(limit), after)
+        position = seq_cursor("after", after)
+        start = require_time("after_seq", after_seq) if position is None else position
+        statement = select_oldest(tid, require_limit(limit), start)
         return [message_from_row(r) for r in (await self._query(statement)).values]
 
     async def recent_messages(
-        self, thread_id: str, *, limit: int = 50, before_seq: int | None = None
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        before: Message | int | None = None,
+        before_seq: int | None = None,
     ) -> builtins.list[Message]:
         """The newest ``limit`` messages in chronological order (the agent-memory read).
 
-        Pass the first one's ``seq`` as ``before_seq`` to page further back.
+        Pass the first one as ``before`` (or its ``seq``; the older keyword
+        ``before_seq`` still works) to page further back.
         """
         tid = require_id("thread_id", thread_id)
-        before = None if before_seq is None else require_time("before_seq", before_seq)
+        if before is None:
+            before = None if before_seq is None else require_time("before_seq", before_seq)
+        else:
+            before = seq_cursor("before", before)
         statement = select_newest(tid, require_limit(limit), before)
         return oldest_first((await self._query(statement)).values)
 
