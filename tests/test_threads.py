@@ -34,6 +34,11 @@ async def test_create_get_and_duplicate_is_a_conflict(store: sqlstore.Store) -> 
     assert created.id == tid and created.root_id == tid and created.message_count == 0
     with pytest.raises(sqlstore.ConflictError):
         await store.threads.create("mallory", thread_id=tid, title="overwrite", metadata={})
+    with pytest.raises(sqlstore.ConflictError):
+        await store.threads.create("alice", thread_id=tid, title="hi", metadata={"a": 2})
+    # The create rule: the same content again is an idempotent retry (e.g. a re-sent create).
+    again = await store.threads.create("alice", thread_id=tid, title="hi", metadata={"a": 1})
+    assert again == created
     got = await store.threads.get(tid)
     assert got is not None
     assert (got.user_id, got.title, got.metadata) == ("alice", "hi", {"a": 1})

@@ -246,7 +246,10 @@ class Threads:
         metadata: dict[str, Any] | None = None,
         created_at: int | None = None,
     ) -> Thread:
-        """Create a thread; an id (or user/session/agent key) already taken is a ConflictError."""
+        """Create a thread (the ``create`` rule): a ``thread_id`` already stored with the
+        same user, session, agent, title and metadata (and ``created_at`` when given) is an
+        idempotent retry answered with the stored thread; a taken id with other content,
+        or a taken user/session/agent key, is a ConflictError and nothing changes."""
         user_id = require_id("user_id", user_id)
         tid = require_id("thread_id", thread_id) if thread_id is not None else new_id()
         args = (
@@ -258,9 +261,23 @@ class Threads:
             dumps(require_dict("metadata", metadata), "metadata"),
             now_ms() if created_at is None else require_time("created_at", created_at),
         )
-        row = (await self._store.execute(_CREATE, args)).first()
+        if thread_id is None:  # an id made here: only the key can be taken
+            row = (await self._store.execute(_CREATE, args)).first()
+        else:
+            made, stored = await self._store.batch([(_CREATE, args), (_GET, (tid,))])
+            row = made.first()
+            kept = stored.first()
+            if row is None and kept is not None:
+                same = (
+                    kept[4] is None and (kept[1], kept[2], kept[3], kept[5], kept[6]) == args[1:6]
+                )
+                if same and (created_at is None or kept[12] == args[6]):
+                    return thread_from_row(kept)
         if row is None:
-            raise ConflictError(f"thread {tid!r} (or its user/session/agent key) already exists")
+            raise ConflictError(
+                f"thread {tid!r} (or its user/session/agent key) already exists with other "
+                "content; nothing changed"
+            )
         return thread_from_row(row)
 
     async def get(self, thread_id: str) -> Thread | None:
