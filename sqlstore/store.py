@@ -12,12 +12,12 @@ from .errors import ConfigurationError, QueryError, SqlStoreError, UnavailableEr
 from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
 
 if TYPE_CHECKING:
-    from .domains.approvals import Approvals
-    from .domains.checkpoints import Checkpoints
-    from .domains.conversations import Conversations
+    from .domains.approvals import ApprovalStore
+    from .domains.checkpoints import CheckpointStore
+    from .domains.conversations import ConversationStore
     from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
-    from .domains.threads import Threads
+    from .domains.threads import ThreadStore
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -91,13 +91,13 @@ class Store:
     # Domain APIs are attached below, one lazily built property per domain.
 
     @property
-    def threads(self) -> Threads:
+    def threads(self) -> ThreadStore:
         """Threads, messages, forks and lineage (see domains.threads)."""
         api = self.__dict__.get("_threads")
         if api is None:
-            from .domains.threads import Threads
+            from .domains.threads import ThreadStore
 
-            api = self.__dict__["_threads"] = Threads(self)
+            api = self.__dict__["_threads"] = ThreadStore(self)
         return api
 
     @property
@@ -111,13 +111,13 @@ class Store:
         return api
 
     @property
-    def approvals(self) -> Approvals:
+    def approvals(self) -> ApprovalStore:
         """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
         api = self.__dict__.get("_approvals")
         if api is None:
-            from .domains.approvals import Approvals
+            from .domains.approvals import ApprovalStore
 
-            api = self.__dict__["_approvals"] = Approvals(self)
+            api = self.__dict__["_approvals"] = ApprovalStore(self)
         return api
 
     async def stats(self) -> dict[str, int]:
@@ -134,13 +134,13 @@ class Store:
         return {"threads": row[0], "messages": row[1], "feedback": row[2], "approvals": row[3]}
 
     @property
-    def conversations(self) -> Conversations:
+    def conversations(self) -> ConversationStore:
         """Conversation history per (user, session, agent): saves, trimming, reads."""
         api = self.__dict__.get("_conversations")
         if api is None:
-            from .domains.conversations import Conversations
+            from .domains.conversations import ConversationStore
 
-            api = self.__dict__["_conversations"] = Conversations(self)
+            api = self.__dict__["_conversations"] = ConversationStore(self)
         return api
 
     @property
@@ -154,13 +154,13 @@ class Store:
         return api
 
     @property
-    def checkpoints(self) -> Checkpoints:
+    def checkpoints(self) -> CheckpointStore:
         """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
         api = self.__dict__.get("_checkpoints")
         if api is None:
-            from .domains.checkpoints import Checkpoints
+            from .domains.checkpoints import CheckpointStore
 
-            api = self.__dict__["_checkpoints"] = Checkpoints(self)
+            api = self.__dict__["_checkpoints"] = CheckpointStore(self)
         return api
 
     async def schema_version(self) -> int:

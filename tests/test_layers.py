@@ -45,3 +45,21 @@ def test_every_import_points_down() -> None:
             if theirs is not None and theirs >= mine:
                 wrong.append(f"{'/'.join(rel)} imports {'.'.join(target)}")
     assert wrong == []
+
+
+def test_domain_api_classes_are_named_item_store_and_keep_their_older_names() -> None:
+    from sqlstore.domains import approvals, checkpoints, conversations, feedback, teams, threads
+
+    assert threads.Threads is threads.ThreadStore
+    assert conversations.Conversations is conversations.ConversationStore
+    assert approvals.Approvals is approvals.ApprovalStore
+    assert checkpoints.Checkpoints is checkpoints.CheckpointStore
+    names = [
+        threads.ThreadStore,
+        conversations.ConversationStore,
+        approvals.ApprovalStore,
+        checkpoints.CheckpointStore,
+        feedback.FeedbackStore,
+        teams.TeamStore,
+    ]
+    assert all(c.__name__.endswith("Store") for c in names)

@@ -95,7 +95,7 @@ def ttl_ms(ttl: Any) -> int:
     return max(1, int(seconds * 1000))
 
 
-class Approvals:
+class ApprovalStore:
     """Suspended states with a TTL (``store.approvals``)."""
 
     def __init__(self, store: Executor) -> None:
@@ -180,3 +180,7 @@ class Approvals:
         """Delete every expired approval; the number deleted."""
         cutoff = now_ms() if now is None else require_time("now", now)
         return len((await self._store.execute(_CLEANUP, (cutoff,))).rows)
+
+
+Approvals = ApprovalStore
+"""The older name of ``ApprovalStore`` (every domain API class is ``<Item>Store``)."""

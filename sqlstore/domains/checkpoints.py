@@ -128,7 +128,7 @@ def _decode(row: Row) -> Checkpoint:
     )
 
 
-class Checkpoints:
+class CheckpointStore:
     """The generic checkpoint API: save, get, list and delete a thread's checkpoints."""
 
     def __init__(self, store: Executor) -> None:
@@ -221,3 +221,7 @@ class Checkpoints:
         )
         count = results[0].scalar()
         return int(count) if isinstance(count, int) else 0
+
+
+Checkpoints = CheckpointStore
+"""The older name of ``CheckpointStore`` (every domain API class is ``<Item>Store``)."""

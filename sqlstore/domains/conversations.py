@@ -492,7 +492,7 @@ _KNOWN_LIMIT = 4096
 """The most conversation keys a Conversations object remembers as having a thread row."""
 
 
-class Conversations:
+class ConversationStore:
     """Conversation history per (user, session, agent): ``store.conversations``."""
 
     def __init__(self, store: Executor) -> None:
@@ -770,8 +770,13 @@ class Conversations:
         )
 
 
+Conversations = ConversationStore
+"""The older name of ``ConversationStore`` (every domain API class is ``<Item>Store``)."""
+
+
 __all__ = [
     "MAX_READ",
+    "ConversationStore",
     "Conversations",
     "Deleted",
     "NewMessage",

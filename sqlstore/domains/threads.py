@@ -224,7 +224,7 @@ def _require_index(index: Any) -> int:
     return index
 
 
-class Threads:
+class ThreadStore:
     """Threads, their messages, forks and lineage (``store.threads``)."""
 
     def __init__(self, store: Executor) -> None:
@@ -521,3 +521,7 @@ class Threads:
                         following.append(kid.id)
             frontier = following
         return Lineage(thread, ancestors, descendants)
+
+
+Threads = ThreadStore
+"""The older name of ``ThreadStore`` (every domain API class is ``<Item>Store``)."""
