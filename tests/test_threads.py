@@ -208,6 +208,14 @@ async def test_fork_outside_the_thread_writes_nothing(store: sqlstore.Store) -> 
     taken = await store.threads.create("u")
     with pytest.raises(sqlstore.ConflictError):
         await store.threads.fork(tid, 0, new_thread_id=taken.id)
+    # The create rule for forks: the same fork again (a re-sent call) answers the stored one.
+    made = await store.threads.fork(tid, 1, new_thread_id=unique("f"), title="t", metadata={"k": 1})
+    again = await store.threads.fork(tid, 1, new_thread_id=made.id, title="t", metadata={"k": 1})
+    assert again == made
+    for other in ({"index": 0}, {"title": "u"}, {"metadata": {"k": 2}}):
+        args: dict[str, Any] = {"index": 1, "title": "t", "metadata": {"k": 1}, **other}
+        with pytest.raises(sqlstore.ConflictError):
+            await store.threads.fork(tid, new_thread_id=made.id, **args)
     kept = await store.threads.get(taken.id)
     assert kept is not None and kept.parent_id is None and kept.message_count == 0
 

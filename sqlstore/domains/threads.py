@@ -218,6 +218,19 @@ def select_messages_page(thread_id: str, limit: int, offset: int) -> Statement:
     )
 
 
+def _same_fork(
+    stored: Thread, parent: str, index: int, title: str | None, metadata: dict[str, Any] | None
+) -> bool:
+    """Whether ``stored`` is the fork these arguments make: the same parent, the same
+    number of copied messages, the given title and the given metadata keys."""
+    return (
+        stored.parent_id == parent
+        and stored.message_count == index + 1
+        and (title is None or stored.title == title)
+        and all(stored.metadata.get(k) == v for k, v in (metadata or {}).items())
+    )
+
+
 def _require_index(index: Any) -> int:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ValidationError(f"message index must be an integer >= 0, not {index!r}")
@@ -476,6 +489,9 @@ class ThreadStore:
         except QueryError as exc:
             text = f"{exc} {exc.code}".upper()
             if "UNIQUE" in text or "PRIMARY" in text:
+                stored = await self.get(child) if new_thread_id else None
+                if stored is not None and _same_fork(stored, parent, index, title, metadata):
+                    return stored  # the create rule: an identical fork again is a retry
                 raise ConflictError(f"thread {child!r} already exists") from exc
             if await self.get(parent) is None:
                 raise NotFoundError(f"no thread {parent!r}") from exc
