@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlstore.drivers.remote import RemoteClient
 from sqlstore.errors import ValidationError
 from tests.conftest import unique
 from tests.processes import run_workers
+from tests.vm_steps import vm_steps
 
 Key = tuple[str, str, str]
 
@@ -473,24 +473,7 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
         threads = store.threads
 
         async def steps(call: Any) -> int:
-            counter = [0]
-
-            def tick() -> int:
-                counter[0] += 1
-                return 0
-
-            def install(conn: sqlite3.Connection) -> None:
-                conn.set_progress_handler(tick, 10)
-
-            def remove(conn: sqlite3.Connection) -> None:
-                conn.set_progress_handler(None, 0)
-
-            await client.run_in_worker(install)
-            try:
-                await call()
-            finally:
-                await client.run_in_worker(remove)
-            return counter[0]
+            return await vm_steps(client, call)
 
         cases: list[tuple[str, Key, Key, Callable[[Key], Awaitable[Any]]]] = [
             (
