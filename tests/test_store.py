@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,15 @@ async def test_initialize_never_adopts_a_table_it_did_not_create(
             assert [tuple(r) for r in rows.rows] == [(1, "mine")]
     finally:
         await client.close()
+
+
+def test_migrations_touch_only_tables_sqlstore_owns() -> None:
+    """Every table or index a numbered migration names is one schema.sql creates, and every
+    index it creates is in schema.sql too (a fresh database ends at the same shape)."""
+    owned = set(migrations.owned_names())
+    for version, (_, statements) in migrations.MIGRATIONS.items():
+        for sql in statements:
+            named = re.findall(
+                r"\b(?:ON|INTO|TABLE|UPDATE|FROM|EXISTS|INDEX)\s+(\w+)", sql, re.IGNORECASE
+            )
+            assert named and set(named) <= owned | {"IF", "NOT"}, (version, sql, named)
