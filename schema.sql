@@ -72,9 +72,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, created_at, id);
 
--- Messages: seq is the per-thread index, allocated inside SQL as MAX(seq)+1. There is no
--- (thread_id, created_at) index: a session read sorts its threads' messages anyway, and the
--- index cost every save a fifth of its time.
+-- Messages: seq is the per-thread index, allocated inside SQL as the thread's highest seq
+-- ever + 1 (threads.last_seq is the high-water mark, never lowered by a delete).
+-- messages_thread_time serves the reads in time order across a session's conversations
+-- (conversations.session): each reads only its newest `limit`, whatever the history.
 CREATE TABLE IF NOT EXISTS messages (
     id          TEXT    PRIMARY KEY,
     thread_id   TEXT    NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (thread_id, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_thread_time ON messages (thread_id, created_at, id);
 
 CREATE TABLE IF NOT EXISTS feedback (
     id          TEXT    PRIMARY KEY,

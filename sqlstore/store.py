@@ -6,18 +6,18 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .domains.common import now_ms
+from .clock import now_ms
 from .drivers import Args, Client, Result, Statement, backend_of, connect
-from .errors import QueryError, SqlStoreError, UnavailableError
-from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
+from .errors import ConfigurationError, QueryError, SqlStoreError, UnavailableError
+from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
 
 if TYPE_CHECKING:
-    from .domains.approvals import Approvals
-    from .domains.checkpoints import Checkpoints
-    from .domains.conversations import Conversations
+    from .domains.approvals import ApprovalStore
+    from .domains.checkpoints import CheckpointStore
+    from .domains.conversations import ConversationStore
     from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
-    from .domains.threads import Threads
+    from .domains.threads import ThreadStore
     from .retention import PruneResult, Retention
 
 DEFAULT_URL = "file:sqlstore.db"
@@ -98,13 +98,13 @@ class Store:
     # Domain APIs are attached below, one lazily built property per domain.
 
     @property
-    def threads(self) -> Threads:
+    def threads(self) -> ThreadStore:
         """Threads, messages, forks and lineage (see domains.threads)."""
         api = self.__dict__.get("_threads")
         if api is None:
-            from .domains.threads import Threads
+            from .domains.threads import ThreadStore
 
-            api = self.__dict__["_threads"] = Threads(self)
+            api = self.__dict__["_threads"] = ThreadStore(self)
         return api
 
     @property
@@ -118,13 +118,13 @@ class Store:
         return api
 
     @property
-    def approvals(self) -> Approvals:
+    def approvals(self) -> ApprovalStore:
         """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
         api = self.__dict__.get("_approvals")
         if api is None:
-            from .domains.approvals import Approvals
+            from .domains.approvals import ApprovalStore
 
-            api = self.__dict__["_approvals"] = Approvals(self)
+            api = self.__dict__["_approvals"] = ApprovalStore(self)
         return api
 
     async def stats(self) -> dict[str, int]:
@@ -141,13 +141,13 @@ class Store:
         return {"threads": row[0], "messages": row[1], "feedback": row[2], "approvals": row[3]}
 
     @property
-    def conversations(self) -> Conversations:
+    def conversations(self) -> ConversationStore:
         """Conversation history per (user, session, agent): saves, trimming, reads."""
         api = self.__dict__.get("_conversations")
         if api is None:
-            from .domains.conversations import Conversations
+            from .domains.conversations import ConversationStore
 
-            api = self.__dict__["_conversations"] = Conversations(self)
+            api = self.__dict__["_conversations"] = ConversationStore(self)
         return api
 
     @property
@@ -161,13 +161,13 @@ class Store:
         return api
 
     @property
-    def checkpoints(self) -> Checkpoints:
+    def checkpoints(self) -> CheckpointStore:
         """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
         api = self.__dict__.get("_checkpoints")
         if api is None:
-            from .domains.checkpoints import Checkpoints
+            from .domains.checkpoints import CheckpointStore
 
-            api = self.__dict__["_checkpoints"] = Checkpoints(self)
+            api = self.__dict__["_checkpoints"] = CheckpointStore(self)
         return api
 
     @property
@@ -212,8 +212,27 @@ async def schema_version(client: Client) -> int:
     )
     if not found.scalar():
         return 0
-    version = (await client.execute("SELECT max(version) FROM schema_migrations")).scalar()
+    try:  # every column of sqlstore's own table: another tool's schema_migrations fails here
+        version = (
+            await client.execute(
+                "SELECT max(version), count(name), count(applied_at) FROM schema_migrations"
+            )
+        ).scalar()
+    except QueryError:
+        return 0  # not sqlstore's table: migrate() names it and changes nothing
     return int(version) if isinstance(version, int) else 0
+
+
+async def _foreign_names(client: Client) -> list[tuple[str, str]]:
+    """``(type, name)`` of every table, index, view or trigger in the database whose name
+    schema.sql uses (see ``migrations.owned_names``)."""
+    names = owned_names()
+    result = await client.execute(
+        f"SELECT type, name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})"
+        " ORDER BY type DESC, name",
+        names,
+    )
+    return [(str(r[0]), str(r[1])) for r in result.rows]
 
 
 def _is_version_conflict(exc: QueryError) -> bool:
@@ -237,6 +256,16 @@ async def migrate(client: Client) -> int:
                 )
             return version
         if version == 0:
+            foreign = await _foreign_names(client)
+            if foreign:
+                if await schema_version(client) > 0:
+                    continue  # a racing initializer made the schema meanwhile
+                raise ConfigurationError(
+                    "the database already holds "
+                    + ", ".join(f"{kind} {name!r}" for kind, name in foreign)
+                    + ", not created by sqlstore; sqlstore never adopts a table it did "
+                    "not create: use a database (or a name) of its own. Nothing was changed."
+                )
             from .space import prepare_new_database
 
             await prepare_new_database(client)  # incremental vacuum, where the engine has it

@@ -34,7 +34,7 @@ from agent_squad.types import (  # type: ignore[import-untyped]
     TimestampedMessage,
 )
 
-from ..domains.conversations import MAX_READ, Conversations, SessionMessage
+from ..domains.conversations import MAX_READ, ConversationStore, SessionMessage
 from ..domains.messages import Message, NewMessage
 from ..errors import ValidationError
 from ..store import Store
@@ -138,7 +138,7 @@ class SqlChatStorage(ChatStorage):  # type: ignore[misc]
         self._initialized = False
         await self.store.close()
 
-    async def _conversations(self) -> Conversations:
+    async def _conversations(self) -> ConversationStore:
         if not self._initialized:
             await self.initialize()
         return self.store.conversations

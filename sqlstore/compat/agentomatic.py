@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from agentomatic.storage import BaseStore
 
+from ..domains.checkpoints import Checkpoint
 from ..domains.common import (
     MAX_LIMIT,
     dumps,
@@ -230,16 +231,16 @@ def suspended_dict(a: Approval) -> dict[str, Any]:
     }
 
 
-def checkpoint_dict(c: dict[str, Any]) -> dict[str, Any]:
+def checkpoint_dict(c: Checkpoint) -> dict[str, Any]:
     """A generic checkpoint in Agentomatic's shape."""
     return {
-        "thread_id": c["thread_id"],
-        "checkpoint_ns": c["namespace"],
-        "checkpoint_id": c["checkpoint_id"],
-        "parent_checkpoint_id": c["parent_id"],
-        "checkpoint": c["payload"],
-        "metadata": c["metadata"],
-        "created_at": iso(c["created_at"]),
+        "thread_id": c.thread_id,
+        "checkpoint_ns": c.namespace,
+        "checkpoint_id": c.checkpoint_id,
+        "parent_checkpoint_id": c.parent_id,
+        "checkpoint": c.payload,
+        "metadata": c.metadata,
+        "created_at": iso(c.created_at),
     }
 
 
@@ -668,13 +669,13 @@ class LibSQLStore(BaseStore):
     ) -> list[dict[str, Any]]:
         """A namespace's checkpoints newest first, older than ``before`` when given."""
         wanted = MAX_LIMIT if limit is None else _count(limit)
-        found: list[dict[str, Any]] = []
+        found: list[Checkpoint] = []
         while len(found) < wanted:
             page = min(MAX_LIMIT, wanted - len(found))
             rows = await self.store.checkpoints.list(
                 thread_id,
                 namespace=checkpoint_ns,
-                before=found[-1]["checkpoint_id"] if found else before,
+                before=found[-1] if found else before,
                 limit=page,
             )
             found.extend(rows)

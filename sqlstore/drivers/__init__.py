@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError
-from .base import EMPTY_RESULT, Args, Client, Result, Row, Statement, Value
+from .base import EMPTY_RESULT, Args, Client, Executor, Result, Row, Statement, Value
 
 ACCEPTED = (
     "file:PATH, file::memory:, :memory: (local SQLite file); "
@@ -19,6 +19,7 @@ __all__ = [
     "EMPTY_RESULT",
     "Args",
     "Client",
+    "Executor",
     "Result",
     "Row",
     "Statement",

@@ -113,6 +113,18 @@ EMPTY_RESULT = Result((), ())
 """The shared result of a statement that returns no columns."""
 
 
+class Executor(Protocol):
+    """What a domain needs: one statement, one atomic batch (a Client or a Store)."""
+
+    async def execute(self, sql: str, args: Args = ()) -> Result:
+        """Run one statement (in its own transaction) and return its result."""
+        ...
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        """Run statements in one transaction: all commit, or none do."""
+        ...
+
+
 @runtime_checkable
 class Client(Protocol):
     """What every driver offers: one statement, one atomic batch, close."""
