@@ -9,6 +9,8 @@ shows them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import re
 import socket
@@ -69,10 +71,8 @@ async def _hostile_thread(db_url: str) -> str:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """``sqlstore demo`` on a fresh file, a hostile thread, then ``sqlstore ui`` serving it."""
-    db_url = f"file:{tmp_path_factory.mktemp('ui') / 'demo.db'}"
-    import contextlib
-    import io
-
+    folder = tmp_path_factory.mktemp("ui")
+    db_url = f"file:{folder / 'demo.db'}"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["--url", db_url, "demo"]) == 0
@@ -88,11 +88,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "from sqlstore.cli import main; raise SystemExit(main())",
             "ui",
             "--url",
-            db_url,
+            "file:demo.db",
             "--port",
             str(port),
         ],
         env=env,
+        cwd=folder,  # the page shows the URL as a user would type it
     )
     try:
         _wait_for_port(port, proc)

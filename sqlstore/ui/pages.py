@@ -125,7 +125,7 @@ async def forks(request: Request) -> Response:
     return app.render(
         request,
         "fork_tree.html",
-        title=f"Fork tree of {found.root_id}",
+        title=f"Fork tree of {lineage.thread.title or lineage.thread.id}",
         root=lineage.thread,
         children=children,
         current=found.id,
