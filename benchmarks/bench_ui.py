@@ -214,9 +214,8 @@ async def time_pages(path: Path, repeat: int) -> None:
     await store.initialize()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as web:
-        first = lambda rows, key: rows[0][key]  # noqa: E731
         threads = await store.threads.list(limit=60)
-        some = threads[0]
+        some = next(t for t in threads if t.message_count == MESSAGES_PER_THREAD)
         forked = (await store.execute("SELECT id FROM threads WHERE parent_id IS NOT NULL")).first()
         team = (await store.execute("SELECT id FROM teams ORDER BY created_at DESC")).first()
         session = (
@@ -228,6 +227,7 @@ async def time_pages(path: Path, repeat: int) -> None:
         t50 = threads[49]
         pages: dict[str, str] = {
             "overview": "/",
+            "overview_sizes": "/?sizes=1",
             "threads": "/threads",
             "threads_older": f"/threads?before={t50.updated_at}:{t50.id}",
             "threads_by_user": f"/threads?user_id={some.user_id}",
@@ -248,7 +248,7 @@ async def time_pages(path: Path, repeat: int) -> None:
             "team_session": f"/session?id={session[0]}",
             "checkpoint_threads": "/checkpoints",
             "checkpoints": f"/checkpoints?thread_id={cp_thread[0]}",
-            "checkpoint": f"/checkpoint?thread_id={cp_thread[0]}&id={first(cps, 'checkpoint_id')}",
+            "checkpoint": f"/checkpoint?thread_id={cp_thread[0]}&id={cps[0]['checkpoint_id']}",
         }
         for name, path_ in pages.items():
             r = await web.get(path_)

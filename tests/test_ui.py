@@ -17,7 +17,16 @@ from sqlstore.ui.app import create_app, public_url
 from tests.conftest import unique
 
 BASE = "http://127.0.0.1:8765"
-PAGES = ("/", "/threads", "/forks", "/approvals", "/feedback", "/teams", "/checkpoints")
+PAGES = (
+    "/",
+    "/?sizes=1",
+    "/threads",
+    "/forks",
+    "/approvals",
+    "/feedback",
+    "/teams",
+    "/checkpoints",
+)
 FOLLOWED = ("/thread", "/forks", "/team", "/session", "/checkpoints", "/checkpoint")
 
 
@@ -90,6 +99,7 @@ def test_every_page_renders_the_demo(demo_root: str, web: TestClient) -> None:
     assert any(p.startswith("/checkpoint?") and "added" in html for p, html in pages.items())
     overview = pages["/"]
     assert "schema version" in overview and "checkpoint_writes" in overview
+    assert "Measure the size" in overview and re.search(r"\d+(\.\d)? kB|n/a", pages["/?sizes=1"])
     for html in pages.values():
         assert "Traceback" not in html
 
@@ -216,11 +226,15 @@ async def test_threads_page_by_keyset(store: sqlstore.Store, web: TestClient) ->
     older = [h for h in links(first, ("/threads",)) if "before=" in h]
     assert len(older) == 1
     second = web.get(older[0]).text
-    ids = lambda html: set(re.findall(r'href="/thread\?id=([^"]+)"', html))  # noqa: E731
     assert len(ids(first)) == 50 and len(ids(second)) == 5 and not ids(first) & ids(second)
     assert len(ids(web.get(f"/threads?q=PAGED 7&user_id={user}").text)) == 1  # title search
     some = next(iter(ids(second)))
     assert ids(web.get(f"/threads?q={some}").text) == {some}  # id search
+
+
+def ids(html: str) -> set[str]:
+    """The thread ids a page links to."""
+    return set(re.findall(r'href="/thread\?id=([^"]+)"', html))
 
 
 def test_errors_show_a_page_without_internals(web: TestClient) -> None:
@@ -232,6 +246,18 @@ def test_errors_show_a_page_without_internals(web: TestClient) -> None:
     assert web.get("/nowhere").status_code == 404
     for r in (missing, bad):
         assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+async def test_an_internal_error_is_a_page_without_a_traceback(
+    db_url: str, store: sqlstore.Store
+) -> None:
+    thread_id = unique("graph")
+    await store.checkpoints.save(thread_id, "c1", b"\xc1 not msgpack", type="msgpack")
+    app = create_app(sqlstore.Store(db_url), database_url=db_url)
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
+        r = client.get(f"/checkpoint?thread_id={thread_id}&id=c1")
+    assert r.status_code == 500 and "Internal error" in r.text
+    assert "Traceback" not in r.text and "msgpack" not in r.text.split("<main>")[1]
 
 
 def test_a_foreign_host_header_is_refused(web: TestClient) -> None:

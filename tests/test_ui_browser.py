@@ -132,7 +132,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
 
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     """The browser console's errors since the last call."""
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    return [
+        e["message"]
+        for e in driver.get_log("browser")  # type: ignore[no-untyped-call]
+        if e["level"] == "SEVERE"
+    ]
 
 
 def shot(driver: webdriver.Chrome, name: str) -> None:

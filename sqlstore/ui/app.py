@@ -10,7 +10,6 @@ with a short message, never a traceback, a URL's query or a token.
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -120,10 +119,7 @@ async def store_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    """Anything else: a page saying so; the type (not the traceback) goes to stderr."""
-    print(
-        f"sqlstore ui: {request.method} {request.url.path}: {type(exc).__name__}", file=sys.stderr
-    )
+    """Anything else: a page saying so (Starlette re-raises it for the server's log)."""
     return render(
         request, "error.html", 500, title="Error 500", message="Internal error (see the server log)"
     )

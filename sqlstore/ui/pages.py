@@ -43,16 +43,19 @@ def _link(path: str, **params: Any) -> str:
 
 
 async def overview(request: Request) -> Response:
-    """Backend, schema version, rows and size per table, recent activity."""
+    """Backend, schema version, rows per table, recent activity; the size of each table
+    too with ``?sizes=1`` (it reads every page of the database, so only when asked)."""
     store = app.store_of(request)
     health = await store.health_check()
+    measure = _arg(request, "sizes") == "1"
     return app.render(
         request,
         "overview.html",
         title="Overview",
         health=health,
         counts=await queries.table_counts(store),
-        sizes=await queries.table_sizes(store),
+        measured=measure,
+        sizes=await queries.table_sizes(store) if measure else None,
         threads=await store.threads.list(limit=10),
         feedback=await store.feedback.list(limit=5),
         approvals=await store.approvals.list(limit=5),
