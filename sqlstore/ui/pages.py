@@ -206,14 +206,10 @@ async def feedback(request: Request) -> Response:
     )
 
 
-def _team_cursor(raw: str) -> tuple[int, str] | None:
-    return parse_cursor(raw)
-
-
 async def teams(request: Request) -> Response:
     """Team configurations, newest first; the import form."""
     store = app.store_of(request)
-    after = _team_cursor(_arg(request, "after"))
+    after = parse_cursor(_arg(request, "after"))
     user = _arg(request, "user_id")
     r = await store.teams.get("team", {"user_id": user} if user else None, limit=PAGE, after=after)
     found = [t for t in r.data if isinstance(t, Team)]
@@ -231,18 +227,24 @@ async def teams(request: Request) -> Response:
     )
 
 
-async def team(request: Request) -> Response:
-    """One team: its config as JSON or YAML, its sessions."""
-    store = app.store_of(request)
+async def _exported(request: Request) -> tuple[str, str, str]:
+    """(team id, format, config text) for the request's ``id`` and ``format`` (json)."""
     tid = _id(request)
     fmt = _arg(request, "format") or "json"
     if fmt not in FORMATS:
         raise ValidationError(f"format must be one of {list(FORMATS)}")
-    exported = await store.teams.export_team(tid, fmt)
-    if not exported.status:
-        raise HTTPException(404, exported.message)
+    r = await app.store_of(request).teams.export_team(tid, fmt)
+    if not r.status:
+        raise HTTPException(404, r.message)
+    return tid, fmt, str(r.data)
+
+
+async def team(request: Request) -> Response:
+    """One team: its config as JSON or YAML, its sessions."""
+    store = app.store_of(request)
+    tid, fmt, config = await _exported(request)
     r = await store.teams.get("team", {"id": tid}, limit=1)
-    after = _team_cursor(_arg(request, "after"))
+    after = parse_cursor(_arg(request, "after"))
     sessions = await store.teams.get("session", {"team_id": tid}, limit=PAGE, after=after)
     more = None
     if sessions.cursor is not None:
@@ -253,7 +255,7 @@ async def team(request: Request) -> Response:
         "team.html",
         title=f"Team {tid}",
         team=r.data[0] if r.data else None,
-        config=exported.data,
+        config=config,
         format=fmt,
         formats=FORMATS,
         sessions=[s for s in sessions.data if isinstance(s, Session)],
@@ -263,18 +265,11 @@ async def team(request: Request) -> Response:
 
 async def team_export(request: Request) -> Response:
     """A team's config as a file download (JSON or YAML)."""
-    store = app.store_of(request)
-    tid = _id(request)
-    fmt = _arg(request, "format") or "json"
-    if fmt not in FORMATS:
-        raise ValidationError(f"format must be one of {list(FORMATS)}")
-    r = await store.teams.export_team(tid, fmt)
-    if not r.status:
-        raise HTTPException(404, r.message)
+    tid, fmt, config = await _exported(request)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tid)[:80]
     media = "application/json" if fmt == "json" else "application/yaml"
     headers = {"content-disposition": f'attachment; filename="team-{safe}.{fmt}"'}
-    return Response(r.data, media_type=media, headers=headers)
+    return Response(config, media_type=media, headers=headers)
 
 
 async def team_import(request: Request) -> Response:
