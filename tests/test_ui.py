@@ -4,6 +4,7 @@ export, paging, error pages, and a token that never reaches the page."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 
@@ -230,6 +231,19 @@ async def test_threads_page_by_keyset(store: sqlstore.Store, web: TestClient) ->
     assert len(ids(web.get(f"/threads?q=PAGED 7&user_id={user}").text)) == 1  # title search
     some = next(iter(ids(second)))
     assert ids(web.get(f"/threads?q={some}").text) == {some}  # id search
+
+
+async def test_expired_approvals_by_keyset(store: sqlstore.Store, web: TestClient) -> None:
+    mine = {(await store.approvals.save({"n": i}, ttl=0.001)).id for i in range(55)}
+    await asyncio.sleep(0.01)
+    seen: list[str] = []
+    page: str | None = "/approvals"
+    while page is not None:
+        html = web.get(page).text.split("<h2>Expired</h2>")[1]
+        seen += re.findall(r"<tr><td><code>([^<]+)</code>", html)
+        more = [h for h in links(html, ("/approvals",)) if "expired_before=" in h]
+        page = more[0] if more else None
+    assert len(seen) == len(set(seen)) and mine <= set(seen)
 
 
 def ids(html: str) -> set[str]:

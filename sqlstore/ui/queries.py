@@ -96,9 +96,10 @@ async def find_threads(
 
 _EXPIRED = (
     "SELECT id, thread_id, agent_id, node, created_at, expires_at FROM approvals "
-    "WHERE expires_at <= ? AND (expires_at < ? OR (expires_at = ? AND id < ?)) "
-    "ORDER BY expires_at DESC, id DESC LIMIT ?"
+    "WHERE expires_at <= ? {keyset}ORDER BY expires_at DESC, id DESC LIMIT ?"
 )
+_EXPIRED_FIRST = _EXPIRED.format(keyset="")
+_EXPIRED_NEXT = _EXPIRED.format(keyset="AND (expires_at < ? OR (expires_at = ? AND id < ?)) ")
 
 
 async def expired_approvals(
@@ -106,13 +107,11 @@ async def expired_approvals(
 ) -> list[Sequence[Any]]:
     """Approvals already expired (not yet cleaned up), latest expiry first, keyset-paged
     on (expires_at, id) over the ``approvals_expiry`` index."""
-    at, after_id = before if before is not None else (now + 1, "")
+    args: list[Any]
     if before is None:
-        sql = _EXPIRED.replace("(expires_at < ? OR (expires_at = ? AND id < ?))", "1")
-        args: list[Any] = [now, limit]
+        sql, args = _EXPIRED_FIRST, [now, limit]
     else:
-        sql = _EXPIRED
-        args = [now, at, at, after_id, limit]
+        sql, args = _EXPIRED_NEXT, [now, before[0], before[0], before[1], limit]
     bound: Args = args
     return list((await store.execute(sql, bound)).values)
 
