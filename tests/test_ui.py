@@ -98,6 +98,10 @@ def test_every_page_renders_the_demo(demo_root: str, web: TestClient) -> None:
         for p, html in pages.items()
     )
     assert any(p.startswith("/checkpoint?") and "added" in html for p, html in pages.items())
+    session = re.search(r'href="/threads\?session_id=([^"]+)"', pages["/threads"])
+    assert session, "the demo keeps a conversation of one session"
+    by_session = web.get(f"/threads?session_id={session.group(1)}").text
+    assert len(ids(by_session)) == 2 and "billing" in by_session and "tech" in by_session
     overview = pages["/"]
     assert "schema version" in overview and "checkpoint_writes" in overview
     assert "Measure the size" in overview and re.search(r"\d+(\.\d)? kB|n/a", pages["/?sizes=1"])

@@ -95,6 +95,19 @@ async def seed_threads(store: Store, user: str) -> tuple[str, int]:
     return t.id, len((b, a, c))
 
 
+async def seed_conversation(store: Store, user: str) -> str:
+    """A kept conversation of one session with two agents; the session id."""
+    session = f"session-{new_id()}"
+    for agent, role, text in (
+        ("billing", "user", "Is my invoice ready?"),
+        ("billing", "assistant", "Yes: invoice 1042, due on the 15th."),
+        ("tech", "user", "And the export button is grey."),
+        ("tech", "assistant", "Exports need the Pro plan; I can start a trial."),
+    ):
+        await store.conversations.save(user, session, agent, {"role": role, "content": text})
+    return session
+
+
 async def seed_approvals(store: Store, thread_id: str) -> tuple[int, int]:
     """Two pending approvals and one expired; (pending, expired)."""
     await store.approvals.save(
@@ -229,6 +242,7 @@ async def seed_for_ui(store: Store) -> None:
     """Seed every domain and print one line saying what is there."""
     user = "demo-user"
     root, forks = await seed_threads(store, user)
+    session = await seed_conversation(store, user)
     pending, expired = await seed_approvals(store, root)
     feedback = await seed_feedback(store, root, user)
     team = await seed_team(store, user)
@@ -237,7 +251,8 @@ async def seed_for_ui(store: Store) -> None:
     if langgraph is not None:
         graphs.append(langgraph)
     print(
-        f"kept for `sqlstore ui`: thread {root} with {forks} forks, {pending} pending and "
+        f"kept for `sqlstore ui`: thread {root} with {forks} forks, conversation {session}, "
+        f"{pending} pending and "
         f"{expired} expired approvals, {feedback} ratings, team {team} with 1 session and "
         f"2 runs, checkpoints of {len(graphs)} graph threads"
     )
