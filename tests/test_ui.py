@@ -38,12 +38,19 @@ def ui(url: str, *, read_only: bool = False, token: str | None = None) -> TestCl
 
 
 @pytest.fixture
-def demo_root(db_url: str, capsys: pytest.CaptureFixture[str]) -> str:
-    """Seed the demo on the backend; the id of its support thread."""
+def demo(db_url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """Seed the demo on the backend; the ids of its support thread (``root``), its
+    conversation (``session``), its team (``team``) and its checkpointed threads (``graph``:
+    generic, ``langgraph``: stopped at an interrupt)."""
     assert main(["--url", db_url, "demo"]) == 0
-    match = re.search(r"kept for `sqlstore ui`: thread (\S+) with 3 forks", capsys.readouterr().out)
+    match = re.search(
+        r"kept for `sqlstore ui`: thread (\S+) with 3 forks, conversation (\S+),.* team (\S+) "
+        r".* graph threads (\S+) (\S+)\n",
+        capsys.readouterr().out,
+    )
     assert match, "the demo says what it kept"
-    return match.group(1)
+    names = ("root", "session", "team", "graph", "langgraph")
+    return dict(zip(names, match.groups(), strict=True))
 
 
 @pytest.fixture
@@ -80,8 +87,16 @@ def walk(client: TestClient, start: tuple[str, ...], limit: int = 80) -> dict[st
     return seen
 
 
-def test_every_page_renders_the_demo(demo_root: str, web: TestClient) -> None:
-    pages = walk(web, (*PAGES, f"/thread?id={demo_root}", f"/forks?id={demo_root}"))
+def test_every_page_renders_the_demo(demo: dict[str, str], web: TestClient) -> None:
+    demo_root = demo["root"]
+    start = (
+        f"/thread?id={demo_root}",
+        f"/forks?id={demo_root}",
+        f"/team?id={demo['team']}",
+        f"/checkpoints?thread_id={demo['graph']}",
+        f"/checkpoints?thread_id={demo['langgraph']}",
+    )
+    pages = walk(web, (*PAGES, *start))
     chat = pages[f"/thread?id={demo_root}"]
     assert "tool call: lookup_payments" in chat and "tool result" in chat
     assert '<img class="image" src="data:image/png;base64,' in chat
@@ -98,9 +113,7 @@ def test_every_page_renders_the_demo(demo_root: str, web: TestClient) -> None:
         for p, html in pages.items()
     )
     assert any(p.startswith("/checkpoint?") and "added" in html for p, html in pages.items())
-    session = re.search(r'href="/threads\?session_id=([^"]+)"', pages["/threads"])
-    assert session, "the demo keeps a conversation of one session"
-    by_session = web.get(f"/threads?session_id={session.group(1)}").text
+    by_session = web.get(f"/threads?session_id={demo['session']}").text
     assert len(ids(by_session)) == 2 and "billing" in by_session and "tech" in by_session
     overview = pages["/"]
     assert "schema version" in overview and "checkpoint_writes" in overview
@@ -109,10 +122,10 @@ def test_every_page_renders_the_demo(demo_root: str, web: TestClient) -> None:
         assert "Traceback" not in html
 
 
-def test_team_config_as_yaml_and_download(demo_root: str, web: TestClient) -> None:
-    team_link = links(web.get("/teams").text, ("/team",))[0]
-    assert "label: Demo research team" in web.get(team_link + "&format=yaml").text
-    tid = team_link.split("id=")[1]
+def test_team_config_as_yaml_and_download(demo: dict[str, str], web: TestClient) -> None:
+    tid = demo["team"]
+    assert f'href="/team?id={tid}"' in web.get("/teams?user_id=demo-user").text
+    assert "label: Demo research team" in web.get(f"/team?id={tid}&format=yaml").text
     r = web.get(f"/team/export?id={tid}&format=json")
     assert r.headers["content-disposition"].startswith("attachment;")
     assert r.json()["label"] == "Demo research team"

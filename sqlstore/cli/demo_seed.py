@@ -254,5 +254,5 @@ async def seed_for_ui(store: Store) -> None:
         f"kept for `sqlstore ui`: thread {root} with {forks} forks, conversation {session}, "
         f"{pending} pending and "
         f"{expired} expired approvals, {feedback} ratings, team {team} with 1 session and "
-        f"2 runs, checkpoints of {len(graphs)} graph threads"
+        f"2 runs, checkpoints of graph threads {' '.join(graphs)}"
     )
