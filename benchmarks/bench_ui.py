@@ -2,10 +2,11 @@
 
 Builds (once, kept at ``--db``) a local database with ``--scale`` x 1,000,000 messages in
 10,000 threads (100 each; every 50th thread has two forks), 20,000 feedback rows, 2,000
-approvals (half expired), 200 teams with a session and runs each, and 20,000 generic
-checkpoints, written with raw sqlite3 in the shape the domains write. Then serves the UI
-app in process (httpx over ASGI, no socket) and times every page: the median and worst of
-``--repeat`` requests, each one whole request through Starlette, the SQL and Jinja2.
+approvals (half expired), 200 teams whose sessions are every 10th thread (two runs each,
+holding its messages), and 20,000 generic checkpoints in 2,000 threads, written with raw
+sqlite3 in the shape the domains write. Then serves the UI app in process (httpx over ASGI,
+no socket) and times every page: the median and worst of ``--repeat`` requests, each one
+whole request through Starlette, the SQL and Jinja2.
 Prints ``name value unit`` lines; raw sqlite3 timings of the heaviest statements (the
 overview's count of every table and its dbstat size scan) stand beside them.
 
@@ -170,6 +171,11 @@ def build(path: Path, scale: float) -> None:
             "INSERT INTO runs (id, thread_id, user_id, status, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             runs,
+        )
+        # A session's two runs hold its messages: the first 50, then the rest.
+        db.executemany(
+            "UPDATE messages SET run_id = ? WHERE thread_id = ? AND seq > ? AND seq <= ?",
+            [(rid, tid, 50 * (k % 2), 50 * (k % 2) + 50) for k, (rid, tid, *_) in enumerate(runs)],
         )
         n_checkpoints = max(10, int(20_000 * scale))
         db.executemany(
