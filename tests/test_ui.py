@@ -178,10 +178,11 @@ async def test_approve_through_a_checked_post(store: sqlstore.Store, web: TestCl
         web.post("/approvals/decide", data={**form, "csrf": "forged"}),
         web.post("/approvals/decide", data={k: v for k, v in form.items() if k != "csrf"}),
         web.post("/approvals/decide", data=form, headers={"origin": "http://evil.example"}),
+        web.post("/approvals/decide", data=form, headers={"origin": "null"}),
         web.post("/approvals/decide", data=form, headers={"sec-fetch-site": "cross-site"}),
         web.get(f"/approvals/decide?id={a.id}&decision=approved&csrf={token}"),
     ]
-    assert [r.status_code for r in refused] == [403, 403, 403, 403, 405]
+    assert [r.status_code for r in refused] == [403, 403, 403, 403, 403, 405]
     assert await store.approvals.get(a.id) is not None  # nothing changed
     r = web.post(
         "/approvals/decide",
