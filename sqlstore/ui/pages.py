@@ -69,7 +69,14 @@ async def threads(request: Request) -> Response:
     search = _arg(request, "q")
     query = queries.ThreadQuery(filters, search or None)
     before = parse_cursor(_arg(request, "before"))
-    found = await queries.find_threads(app.store_of(request), query, PAGE, before)
+    store = app.store_of(request)
+    exact = await store.threads.get(search) if search and before is None else None
+    if exact is not None and all(
+        getattr(exact, name) == value for name, value in filters.items() if value
+    ):
+        found = [exact]  # an id names one thread: no title scan
+    else:
+        found = await queries.find_threads(store, query, PAGE, before)
     older = None
     if len(found) == PAGE:
         last = found[-1]
