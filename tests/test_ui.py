@@ -107,12 +107,18 @@ def test_every_page_renders_the_demo(demo: dict[str, str], web: TestClient) -> N
     approvals = pages["/approvals"]
     assert "refund_review" in approvals and "close" in approvals and "Approve" in approvals
     assert "<svg" in pages["/feedback"] and "Mean rating per agent" in pages["/feedback"]
-    assert any(p.startswith("/session") and "APPROVE" in html for p, html in pages.items())
-    assert any(
-        p.startswith("/checkpoint?") and "Interrupted" in html and "Publish this draft?" in html
-        for p, html in pages.items()
-    )
-    assert any(p.startswith("/checkpoint?") and "added" in html for p, html in pages.items())
+    session = web.get(links(pages[f"/team?id={demo['team']}"], ("/session",))[0]).text
+    assert session.count('<section class="run">') == 2 and "APPROVE" in session
+
+    def newest_checkpoint(thread_id: str) -> str:
+        listed = pages[f"/checkpoints?thread_id={thread_id}"]
+        return web.get(links(listed, ("/checkpoint",))[0]).text
+
+    stopped = newest_checkpoint(demo["langgraph"])
+    assert "Interrupted" in stopped and "Publish this draft?" in stopped
+    generic = newest_checkpoint(demo["graph"])
+    assert '<tr class="added"><td>notes</td>' in generic
+    assert '<tr class="changed"><td>plan</td>' in generic
     by_session = web.get(f"/threads?session_id={demo['session']}").text
     assert len(ids(by_session)) == 2 and "billing" in by_session and "tech" in by_session
     overview = pages["/"]
