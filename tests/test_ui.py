@@ -102,6 +102,7 @@ def test_every_page_renders_the_demo(demo: dict[str, str], web: TestClient) -> N
     assert '<img class="image" src="data:image/png;base64,' in chat
     assert "metadata" in chat and "I was charged twice." in chat
     assert chat.index("Refunded 19.99.") < chat.index("I was charged twice.")  # newest first
+    assert f'href="/forks?id={demo_root}">tree</a>' in pages["/threads"]  # a root with forks
     tree = pages[f"/forks?id={demo_root}"]
     assert tree.count('class="node"') == 4 and "forked after #" in tree
     approvals = pages["/approvals"]

@@ -77,6 +77,7 @@ async def threads(request: Request) -> Response:
         found = [exact]  # an id names one thread: no title scan
     else:
         found = await queries.find_threads(store, query, PAGE, before)
+    forked = await queries.roots_with_forks(store, [t.id for t in found if t.parent_id is None])
     older = None
     if len(found) == PAGE:
         last = found[-1]
@@ -86,6 +87,7 @@ async def threads(request: Request) -> Response:
         "threads.html",
         title="Threads",
         threads=found,
+        forked=forked,
         filters=filters,
         q=search,
         older=older,

@@ -140,6 +140,16 @@ async def ratings_by_agent(
     return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
 
 
+async def roots_with_forks(store: Store, thread_ids: Sequence[str]) -> set[str]:
+    """Which of ``thread_ids`` have forks below them (one read on the ``threads_root``
+    index; at most one page of ids)."""
+    if not thread_ids:
+        return set()
+    marks = ", ".join("?" for _ in thread_ids)
+    sql = f"SELECT DISTINCT root_id FROM threads WHERE root_id IN ({marks}) AND id != root_id"
+    return {str(r[0]) for r in (await store.execute(sql, list(thread_ids))).values}
+
+
 _FORK_TREES = (
     "SELECT root_id, count(*), max(updated_at) FROM threads "
     "WHERE parent_id IS NOT NULL AND root_id > ? GROUP BY root_id ORDER BY root_id LIMIT ?"
