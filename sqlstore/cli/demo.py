@@ -1,4 +1,5 @@
-"""``sqlstore demo``: initialize the database, then show writes and reads."""
+"""``sqlstore demo``: initialize the database, show writes and reads, and leave one of
+everything behind for ``sqlstore ui``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 
 from .common import Subparsers, database_url, store_for
 from .demo_conversations import demo_conversation
+from .demo_seed import seed_for_ui
 
 
 def register(sub: Subparsers) -> None:
@@ -23,5 +25,6 @@ async def run(args: argparse.Namespace) -> int:
             f"schema v{health['schema_version']}, round trip {health['latency_ms']} ms)"
         )
         await demo_conversation(store)
+        await seed_for_ui(store)
         print(f"database stats: {await store.stats()}")
     return 0
