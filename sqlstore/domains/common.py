@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
+from ..values import MAX_JSON_BYTES, check_text, to_json
 
 MAX_ID_LENGTH = 256
 MAX_LIMIT = 1000
@@ -74,12 +75,10 @@ def new_ids(count: int) -> list[str]:
     return ids
 
 
-def dumps(value: Any, what: str = "value") -> str:
-    """JSON text of ``value`` (orjson); a value JSON cannot hold is a ValidationError."""
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except TypeError as exc:
-        raise ValidationError(f"{what} is not JSON-serializable: {exc}") from None
+def dumps(value: Any, what: str = "value", limit: int = MAX_JSON_BYTES) -> str:
+    """JSON text of ``value`` that reads back equal to it, at most ``limit`` bytes; else a
+    ValidationError (the one rule for JSON values: ``sqlstore.values.to_json``)."""
+    return to_json(value, what, limit)
 
 
 def loads(text: str | bytes | None, default: Any = None) -> Any:
@@ -97,7 +96,7 @@ def require_id(name: str, value: Any) -> str:
         raise ValidationError(f"{name} must be a non-empty string, not {value!r}")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    return value
+    return check_text(value, name)
 
 
 def optional_id(name: str, value: Any) -> str | None:
