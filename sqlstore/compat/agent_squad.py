@@ -6,7 +6,8 @@ argument names and return types as agent-squad's own ``SqlChatStorage``, plus
 
 - every save is one atomic batch: the message index, the same-role check and trimming
   happen inside SQL, so concurrent saves never collide and never read the whole history;
-- ``initialize()`` is optional: the first call initializes lazily;
+- ``initialize()`` is optional: the first call initializes lazily; after ``close()``
+  every call raises ``UnavailableError`` (a closed storage never reopens itself);
 - content blocks are kept verbatim (text, tool use, tool results, images, anything JSON);
   ``citations`` and a ``TimestampedMessage``'s timestamp are kept too;
 - ``max_history_size`` keeps exactly the newest N messages (as agent-squad's SQL storage
@@ -24,7 +25,6 @@ Requires the ``agent-squad`` extra; agent_squad is imported only by this module.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,28 +119,17 @@ class SqlChatStorage(ChatStorage):  # type: ignore[misc]
             raise ValidationError(f"read_limit must be from 1 to {MAX_READ}")
         self.store = Store(url, auth_token=auth_token, **options)
         self.read_limit = read_limit
-        self._initialized = False
-        self._init_lock: asyncio.Lock | None = None
 
     async def initialize(self) -> None:
         """Open the database and bring its schema up to date (idempotent; optional)."""
-        if self._initialized:
-            return
-        if self._init_lock is None:
-            self._init_lock = asyncio.Lock()
-        async with self._init_lock:
-            if not self._initialized:
-                await self.store.initialize()
-                self._initialized = True
+        await self.store.initialize()
 
     async def close(self) -> None:
-        """Close the database connection; the next call opens it again."""
-        self._initialized = False
+        """Close the database connection; every later call raises UnavailableError."""
         await self.store.close()
 
     async def _conversations(self) -> Conversations:
-        if not self._initialized:
-            await self.initialize()
+        await self.store.initialize()  # a flag check once open; concurrent first calls share it
         return self.store.conversations
 
     def _history(self, max_history_size: int | None) -> int:

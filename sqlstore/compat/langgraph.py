@@ -257,6 +257,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         self.store = store
         self._owns_store = owns_store
         self._ready = False
+        self._closed = False
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -281,17 +282,18 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         """Open the store and bring its schema up to date (idempotent; called lazily)."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
+        if self._closed:
+            raise UnavailableError("the saver is closed")
         if self._ready:
             return
-        try:
-            self.store.client  # noqa: B018 - raises when the store is not open yet
-        except UnavailableError:
-            await self.store.initialize()
+        await self.store.initialize()  # concurrent first calls share one client
         self._ready = True
 
     async def aclose(self) -> None:
-        """Close the store if this saver opened it (``from_url``)."""
+        """Close the saver, and its store if this saver opened it (``from_url``); every
+        later call raises UnavailableError."""
         self._ready = False
+        self._closed = True
         if self._owns_store:
             await self.store.close()
 
