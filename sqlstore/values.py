@@ -6,8 +6,10 @@ refused with ValidationError; nothing is changed silently. Bound values: None, i
 64-bit), finite float, str (valid Unicode: no lone surrogates), bytes; ``bool`` binds as
 1 / 0 and bytearray / memoryview as bytes. JSON values: dict (str keys), list, str, int,
 finite float, bool, None, up to a size limit; a tuple is stored as a JSON array (reads
-back as a list); everything else (NaN, infinities, datetime, UUID, Enum, sets, dataclasses,
-lone surrogates, integers outside the signed 64-bit range) is refused.
+back as a list), and a subclass of str / int / float (a StrEnum or IntEnum member) as its
+plain value, which compares equal; everything else (NaN, infinities, datetime, UUID, other
+Enum members, sets, bytes, dataclasses, lone surrogates, integers outside the signed 64-bit
+range) is refused.
 """
 
 from __future__ import annotations
@@ -31,14 +33,9 @@ state, a team config or any other JSON column, unless a domain documents its own
 MAX_CHECKPOINT_BYTES = 16 * 1_048_576
 """The largest JSON payload of one generic checkpoint."""
 
-_JSON_OPTIONS = (
-    orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 """orjson would write datetimes as text and dataclasses as objects: pass them to
-``_refuse`` instead. (Subclasses of str / int / dict / list are refused too: a str Enum
-member, for one, would read back as a plain str.)"""
+``_refuse`` instead."""
 
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 """A run of 19 digits: JSON text that may hold an integer outside the signed 64-bit range
@@ -156,4 +153,7 @@ def _plain(value: Any, what: str, depth: int = 0) -> Any:
         return value
     if value is None or kind is str or kind is bool:
         return value
+    for base in (str, int, float):  # a subclass (StrEnum, IntEnum): its plain value
+        if isinstance(value, base):
+            return _plain(base(value), what, depth)
     raise ValidationError(f"{what} is a {kind.__name__}, which is not a JSON type")

@@ -128,13 +128,14 @@ async def test_every_adapter_refuses_calls_after_close(db_url: str) -> None:
     await squad.initialize()
     await squad.close()
     message = ConversationMessage(role=ParticipantRole.USER.value, content=[{"text": "hi"}])
-    for call in (
+    squad_calls: tuple[Awaitable[Any], ...] = (
         squad.initialize(),
         squad.save_chat_message("u", "s", "a", message),
         squad.save_chat_messages("u", "s", "a", [message]),
         squad.fetch_chat("u", "s", "a"),
         squad.fetch_all_chats("u", "s"),
-    ):
+    )
+    for call in squad_calls:
         with pytest.raises(UnavailableError):  # it used to reopen itself
             await call
 

@@ -54,7 +54,9 @@ def to_new_message(message: Any) -> NewMessage:
         raise ValidationError(
             f"expected an agent-squad ConversationMessage, not {type(message).__name__}"
         )
-    content = message.content if message.content is not None else []
+    content = message.content
+    if content is None:
+        raise ValidationError("a message needs content (a list of blocks), not None")
     metadata: dict[str, Any] = {}
     citations = getattr(message, "citations", None)
     if citations is not None:
@@ -133,7 +135,11 @@ class SqlChatStorage(ChatStorage):  # type: ignore[misc]
         return self.store.conversations
 
     def _history(self, max_history_size: int | None) -> int:
-        return self.read_limit if max_history_size is None else min(max_history_size, MAX_READ)
+        if max_history_size is None:
+            return self.read_limit
+        if isinstance(max_history_size, bool) or not isinstance(max_history_size, int):
+            raise ValidationError(f"max_history_size must be an integer, not {max_history_size!r}")
+        return min(max_history_size, MAX_READ)
 
     async def save_chat_message(
         self,

@@ -38,7 +38,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..domains.checkpoints import delete_thread_statements, require_namespace
-from ..domains.common import MAX_LIMIT, now_ms, optional_id, require_id
+from ..domains.common import MAX_LIMIT, dumps, now_ms, optional_id, require_id
 from ..drivers import Row, Statement
 from ..errors import SqlStoreError, UnavailableError, ValidationError
 from ..store import Store
@@ -182,11 +182,7 @@ def _inline(value: Any) -> bool:
 def _dump_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
     """Metadata as JSON text, merged with the config's keys as LangGraph's savers do."""
     merged = get_serializable_checkpoint_metadata(config, metadata)
-    try:
-        return orjson.dumps(merged).decode("utf-8")  # the fast path: plain JSON types
-    except TypeError:  # non-string keys, lone surrogates: the stdlib way, as LangGraph does
-        text = json.dumps(merged, ensure_ascii=False)
-        return text.encode("utf-8", "ignore").decode("utf-8")
+    return dumps(merged, "checkpoint metadata")  # sqlstore's one rule for JSON values
 
 
 def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
