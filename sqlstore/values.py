@@ -15,7 +15,6 @@ range) is refused.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +29,9 @@ MAX_JSON_BYTES = 1_048_576
 """The largest JSON value (UTF-8 bytes) stored as message content, metadata, an approval
 state, a team config or any other JSON column, unless a domain documents its own limit."""
 
+MAX_JSON_DEPTH = 254
+"""The deepest nesting of arrays and objects (orjson's own limit)."""
+
 MAX_CHECKPOINT_BYTES = 16 * 1_048_576
 """The largest JSON payload of one generic checkpoint."""
 
@@ -37,9 +39,9 @@ _JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLA
 """orjson would write datetimes as text and dataclasses as objects: pass them to
 ``_refuse`` instead."""
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-"""A run of 19 digits: JSON text that may hold an integer outside the signed 64-bit range
-(and then gets the slow, exact look)."""
+_STRICT = _JSON_OPTIONS | orjson.OPT_STRICT_INTEGER
+"""The quick look: integers past 53 bits make orjson raise, and the value then gets the
+slow, exact look (``_plain``), which lets through every integer of signed 64 bits."""
 
 
 def _refuse(value: Any) -> Any:
@@ -115,20 +117,24 @@ def to_json(value: Any, what: str = "value", limit: int = MAX_JSON_BYTES) -> str
     saying what in it cannot be stored (see the module docstring) or that it is larger
     than ``limit`` bytes."""
     if type(value) is str:
-        data = _dumps(value, what)
+        data = _dumps(value, what, _JSON_OPTIONS)
     else:
-        data = _dumps(value, what)
-        if orjson.loads(data) != value or _LONG_DIGITS.search(data):
+        try:
+            data = orjson.dumps(value, default=_refuse, option=_STRICT)
+            exact = orjson.loads(data) == value
+        except TypeError:  # orjson.JSONEncodeError: the slow look says what, or passes it
+            exact = False
+        if not exact:
             plain = _plain(value, what)  # raises for what JSON cannot hold as it is
-            data = _dumps(plain, what)
+            data = _dumps(plain, what, _JSON_OPTIONS)
     if len(data) > limit:
         raise ValidationError(f"{what} is {len(data)} bytes of JSON; the limit is {limit} bytes")
     return data.decode("utf-8")
 
 
-def _dumps(value: Any, what: str) -> bytes:
+def _dumps(value: Any, what: str, option: int) -> bytes:
     try:
-        return orjson.dumps(value, default=_refuse, option=_JSON_OPTIONS)
+        return orjson.dumps(value, default=_refuse, option=option)
     except TypeError as exc:  # orjson.JSONEncodeError
         cause = exc.__cause__ or exc
         raise ValidationError(f"{what} cannot be stored as JSON: {cause}") from None
@@ -138,10 +144,12 @@ def _plain(value: Any, what: str, depth: int = 0) -> Any:
     """``value`` with tuples made lists, or a ValidationError naming the first part of it
     that JSON cannot hold as it is (the slow path of ``to_json``, taken only when the quick
     look found something)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"{what[:80]}... is nested deeper than {MAX_JSON_DEPTH} levels")
     kind = type(value)
-    if kind is dict:
+    if isinstance(value, dict):
         return {k: _plain(v, f"{what}[{k!r}]", depth + 1) for k, v in value.items()}
-    if kind is list or kind is tuple:
+    if isinstance(value, list | tuple):
         return [_plain(v, f"{what}[{i}]", depth + 1) for i, v in enumerate(value)]
     if kind is float:
         if not math.isfinite(value):

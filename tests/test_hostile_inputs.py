@@ -10,6 +10,7 @@ driver runs before it sends or binds anything); a refused case must leave it at 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime
 import decimal
@@ -119,6 +120,7 @@ JSON_CASES: list[tuple[str, Any, Any]] = [
     ("json-looking text", '{"a": 1}', '{"a": 1}'),
     ("sql-looking text", "'); DROP TABLE messages; --", "'); DROP TABLE messages; --"),
     ("tuple", (1, "a"), [1, "a"]),  # documented: a tuple is stored as a JSON array
+    ("ordered dict of tuples", collections.OrderedDict(a=(1,)), {"a": [1]}),
     ("deep 200", _deep(200), _deep(200)),
     ("nan", math.nan, REFUSED),
     ("inf", math.inf, REFUSED),
@@ -149,6 +151,7 @@ JSON_CASES: list[tuple[str, Any, Any]] = [
     ("nested 2**70", [2**70], REFUSED),
     ("int key", {1: "a"}, REFUSED),
     ("deep 400", _deep(400), REFUSED),
+    ("deep 3000", _deep(3000), REFUSED),  # deeper than Python's recursion limit
     ("too big", "x" * (MAX_JSON_BYTES + 1), REFUSED),
 ]
 
