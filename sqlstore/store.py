@@ -61,12 +61,17 @@ class Store:
         """The open driver client (UnavailableError before ``initialize()``, after
         ``close()``, and in a process forked from the one that opened it)."""
         client = self._client
-        if client is None or self._pid != os.getpid():
+        if client is None or self._forked():
             raise UnavailableError(self._why_unavailable())
         return client
 
+    def _forked(self) -> bool:
+        """Whether this process is a fork of the one that opened the client (a store made
+        but not opened before a fork opens in the child as usual)."""
+        return self._client is not None and self._pid != os.getpid()
+
     def _why_unavailable(self) -> str:
-        if self._pid != os.getpid():
+        if self._forked():
             return (
                 "this store was opened by process "
                 f"{self._pid}; a forked child cannot use its parent's connection: "
@@ -79,7 +84,7 @@ class Store:
     async def initialize(self) -> Store:
         """Open the client and apply schema.sql and pending migrations; idempotent, and
         concurrent calls share one client. A closed store stays closed (UnavailableError)."""
-        if self._closed or self._pid != os.getpid():
+        if self._closed or self._forked():
             raise UnavailableError(self._why_unavailable())
         if self._migrated:
             return self
@@ -91,7 +96,7 @@ class Store:
                 if self._closed:  # close() was called while the client was opening
                     await client.close()
                     raise UnavailableError(self._why_unavailable())
-                self._client = client
+                self._client, self._pid = client, os.getpid()
             if not self._migrated:
                 await migrate(self.client)
                 self._migrated = True
@@ -103,8 +108,9 @@ class Store:
         In a forked child the inherited client is dropped, not closed: its connection and
         worker belong to the parent."""
         self._closed = True
+        forked = self._forked()
         client, self._client = self._client, None
-        if client is not None and self._pid == os.getpid():
+        if client is not None and not forked:
             await client.close()
 
     async def __aenter__(self) -> Store:

@@ -167,7 +167,7 @@ async def test_every_adapter_refuses_calls_after_close(db_url: str) -> None:
 # -- fork ---------------------------------------------------------------------------------
 
 
-async def _in_child(url: str, store: sqlstore.Store, client: Any) -> str:
+async def _in_child(url: str, store: sqlstore.Store, client: Any, unopened: sqlstore.Store) -> str:
     """What a forked child sees: the inherited store and client refuse, quickly and clearly;
     a store of its own works."""
     outcomes = []
@@ -188,6 +188,9 @@ async def _in_child(url: str, store: sqlstore.Store, client: Any) -> str:
     async with sqlstore.Store(url) as own:
         thread = await own.threads.create(user_id="child")
         outcomes.append(f"own: {thread.user_id}")
+    async with unopened:  # made before the fork, opened after it: the child's own
+        thread = await unopened.threads.create(user_id="child")
+        outcomes.append(f"made before the fork: {thread.user_id}")
     return "; ".join(outcomes)
 
 
@@ -196,6 +199,7 @@ def test_a_forked_child_cannot_use_its_parents_client(db_url: str) -> None:
     try:
         store = loop.run_until_complete(sqlstore.Store(db_url).initialize())
         client = loop.run_until_complete(sqlstore.connect(db_url))
+        unopened = sqlstore.Store(db_url)  # a store made at import time, say
         loop.run_until_complete(store.threads.create(user_id="parent"))
         read, write = os.pipe()
         pid = os.fork()
@@ -203,7 +207,7 @@ def test_a_forked_child_cannot_use_its_parents_client(db_url: str) -> None:
             code = 1
             try:
                 child_loop = asyncio.new_event_loop()
-                text = child_loop.run_until_complete(_in_child(db_url, store, client))
+                text = child_loop.run_until_complete(_in_child(db_url, store, client, unopened))
                 os.write(write, text.encode())
                 code = 0
             finally:
@@ -223,7 +227,9 @@ def test_a_forked_child_cannot_use_its_parents_client(db_url: str) -> None:
         report = os.read(read, 65536).decode()
         os.close(read)
         assert os.waitstatus_to_exitcode(status) == 0, report
-        assert report == "store: ok; client: ok; batch: ok; own: child"
+        assert report == (
+            "store: ok; client: ok; batch: ok; own: child; made before the fork: child"
+        )
         # The parent's store and client are untouched by the child.
         assert loop.run_until_complete(client.execute("SELECT 1")).scalar() == 1
         assert loop.run_until_complete(store.threads.create(user_id="parent again"))
