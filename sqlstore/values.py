@@ -14,8 +14,9 @@ range) is refused.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -110,6 +111,35 @@ def check_args(values: Iterable[Any]) -> None:
             pass
         else:
             check_value(value)
+
+
+def check_rows(rows: Sequence[Sequence[Any]]) -> None:
+    """``check_args`` for many statements' arguments at once (a batch). Rows of one length
+    are checked column by column, and a column of text, of numbers or of NULLs takes one
+    pass in C (ASCII; range and finiteness; a count); any other column gets
+    ``check_args``. (Value by value, the check doubled the time a 10,000-row batch spends
+    in ``normalize_batch``.)"""
+    try:
+        columns = list(zip(*rows, strict=True))
+    except ValueError:  # rows of different lengths
+        for row in rows:
+            check_args(row)
+        return
+    for column in columns:
+        with contextlib.suppress(TypeError):  # not all text
+            if all(map(str.isascii, column)):
+                continue
+        with contextlib.suppress(TypeError):  # not all numbers
+            total = sum(column)  # an int unless floats are in it; NaN or inf if one is
+            if (
+                (type(total) is int or math.isfinite(total))
+                and min(column) >= INT64_MIN
+                and max(column) <= INT64_MAX
+            ):
+                continue
+        if column.count(None) == len(column):
+            continue
+        check_args(column)
 
 
 def to_json(value: Any, what: str = "value", limit: int = MAX_JSON_BYTES) -> str:

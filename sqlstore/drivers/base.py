@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ValidationError
-from ..values import check_args
+from ..values import check_args, check_rows
 
 Value: TypeAlias = int | float | str | bytes | None
 """A value SQLite stores: NULL, INTEGER (64-bit), REAL, TEXT or BLOB."""
@@ -228,6 +228,8 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
         raise ValidationError("batch() takes a sequence of statements")
     out: list[tuple[str, Any]] = []
     append = out.append
+    rows: list[Any] = []  # the pass-through arguments (tuples, lists), checked together below
+    keep = rows.append
     checked: str | None = None
     for stmt in statements:
         if type(stmt) is tuple and len(stmt) == 2:
@@ -237,12 +239,13 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
                 if sql != checked:
                     check_sql(sql)
                     checked = sql
-                check_args(args)
+                keep(args)
                 append((sql, args))
                 continue
-        sql, plain = normalize_statement(stmt)
+        sql, plain = normalize_statement(stmt)  # (its values are checked there)
         if sql != checked:
             check_sql(sql)
             checked = sql
         append((sql, plain))
+    check_rows(rows)
     return out
