@@ -500,6 +500,8 @@ def _id_cases() -> list[tuple[str, Any, Any]]:
         ("unicode", f"ïd ☃ 🚀 {tag}"),
         ("sql-looking", f"x'); DROP TABLE threads; -- {tag}"),
         ("json-looking", f'["{tag}"]'),
+        ("nul inside", f"id\x00{tag}"),
+        ("line separator", f"id\u2028{tag}"),
         ("256 chars", tag + "i" * 244),
     ]
     refused = [
@@ -756,3 +758,17 @@ async def test_json_limits_hold_for_every_json_value(world: World) -> None:
         with pytest.raises(sqlstore.ValidationError, match="limit"):
             await call()
     assert world.io() == 0
+
+
+async def test_read_filters_refuse_what_no_backend_compares_alike(world: World) -> None:
+    s = world.store
+    for value in (math.nan, math.inf, [math.nan], {"a": math.inf}, "\ud800", 2**63):
+        world.mark()
+        with pytest.raises(SqlStoreError):
+            async for _ in world.saver.alist(None, filter={"v": value}):
+                pass
+        with pytest.raises(SqlStoreError):
+            await s.teams.get("message", {"content": value})
+        with pytest.raises(SqlStoreError):
+            await world.ago.list_threads(user_id=value)
+        assert world.io() == 0, value

@@ -224,7 +224,7 @@ def _filter_clause(key: Any, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, int | float | str):
         return "json_extract(metadata, ?) = ?", [path, value]
     if isinstance(value, dict | list):
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = dumps(value, f"metadata filter value for {key!r}")
         return "json_extract(metadata, ?) = json(?)", [path, encoded]
     raise ValidationError(f"metadata filter value for {key!r} has unsupported type")
 
