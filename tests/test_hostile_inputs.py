@@ -762,7 +762,8 @@ async def test_json_limits_hold_for_every_json_value(world: World) -> None:
 
 async def test_read_filters_refuse_what_no_backend_compares_alike(world: World) -> None:
     s = world.store
-    for value in (math.nan, math.inf, [math.nan], {"a": math.inf}, "\ud800", 2**63):
+    values: list[Any] = [math.nan, math.inf, [math.nan], {"a": math.inf}, "\ud800", 2**63]
+    for value in values:
         world.mark()
         with pytest.raises(SqlStoreError):
             async for _ in world.saver.alist(None, filter={"v": value}):
