@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,10 @@ class Store:
         self._auth_token = auth_token
         self._options = options
         self._client: Client | None = None
+        self._opening: asyncio.Lock | None = None  # one initialize() opens at a time
+        self._migrated = False
+        self._closed = False
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         url = self._url if isinstance(self._url, str) else type(self._url).__name__
@@ -59,22 +65,59 @@ class Store:
 
     @property
     def client(self) -> Client:
-        """The open driver client (raises if the store is not initialized)."""
-        if self._client is None:
-            raise UnavailableError("the store is not initialized; await store.initialize()")
-        return self._client
+        """The open driver client (UnavailableError before ``initialize()``, after
+        ``close()``, and in a process forked from the one that opened it)."""
+        client = self._client
+        if client is None or self._forked():
+            raise UnavailableError(self._why_unavailable())
+        return client
+
+    def _forked(self) -> bool:
+        """Whether this process is a fork of the one that opened the client (a store made
+        but not opened before a fork opens in the child as usual)."""
+        return self._client is not None and self._pid != os.getpid()
+
+    def _why_unavailable(self) -> str:
+        if self._forked():
+            return (
+                "this store was opened by process "
+                f"{self._pid}; a forked child cannot use its parent's connection: "
+                "make a new Store in the child"
+            )
+        if self._closed:
+            return "the store is closed; make a new Store to open the database again"
+        return "the store is not initialized; await store.initialize()"
 
     async def initialize(self) -> Store:
-        """Open the client and apply schema.sql and pending migrations; idempotent."""
-        if self._client is None:
-            self._client = await connect(self._url, auth_token=self._auth_token, **self._options)
-        await migrate(self._client)
+        """Open the client and apply schema.sql and pending migrations; idempotent, and
+        concurrent calls share one client. A closed store stays closed (UnavailableError)."""
+        if self._closed or self._forked():
+            raise UnavailableError(self._why_unavailable())
+        if self._migrated:
+            return self
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._client is None:
+                client = await connect(self._url, auth_token=self._auth_token, **self._options)
+                if self._closed:  # close() was called while the client was opening
+                    await client.close()
+                    raise UnavailableError(self._why_unavailable())
+                self._client, self._pid = client, os.getpid()
+            if not self._migrated:
+                await migrate(self.client)
+                self._migrated = True
         return self
 
     async def close(self) -> None:
-        """Close the client; safe to call twice."""
-        if self._client is not None:
-            client, self._client = self._client, None
+        """Close the client; safe to call twice. Every later call raises UnavailableError.
+
+        In a forked child the inherited client is dropped, not closed: its connection and
+        worker belong to the parent."""
+        self._closed = True
+        forked = self._forked()
+        client, self._client = self._client, None
+        if client is not None and not forked:
             await client.close()
 
     async def __aenter__(self) -> Store:
@@ -190,9 +233,10 @@ class Store:
 
     async def health_check(self) -> dict[str, Any]:
         """Backend, round-trip latency in milliseconds and schema version."""
+        client = self.client  # a closed store raises, like every other call
         start = time.perf_counter()
         try:
-            version = await schema_version(self.client)
+            version = await schema_version(client)
         except SqlStoreError as exc:
             return {"ok": False, "backend": self.backend, "error": str(exc)}
         latency = (time.perf_counter() - start) * 1000

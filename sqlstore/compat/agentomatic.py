@@ -44,6 +44,7 @@ from ..domains.threads import Thread, select_messages_page, select_threads
 from ..drivers import Row
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
+from ..values import check_value
 
 if TYPE_CHECKING:
     from ..domains.approvals import Approval
@@ -609,7 +610,11 @@ class LibSQLStore(BaseStore):
         *,
         title: str | None = None,
     ) -> dict[str, Any] | None:
-        """Fork up to and including ``message_index``; None if the parent or index is missing."""
+        """Fork up to and including ``message_index``; None if the parent or index is missing
+        (an index that is not an integer of 64 bits at most is a ValidationError)."""
+        if isinstance(message_index, bool) or not isinstance(message_index, int):
+            raise ValidationError(f"message_index must be an integer, not {message_index!r}")
+        check_value(message_index)
         try:
             fork = await self.store.threads.fork(
                 parent_thread_id, message_index, new_thread_id=new_thread_id, title=title

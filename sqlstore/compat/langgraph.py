@@ -38,7 +38,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..domains.checkpoints import delete_thread_statements, require_namespace
-from ..domains.common import MAX_LIMIT, now_ms, optional_id, require_id
+from ..domains.common import MAX_LIMIT, dumps, now_ms, optional_id, require_id
 from ..drivers import Row, Statement
 from ..errors import SqlStoreError, UnavailableError, ValidationError
 from ..retention import delete_checkpoints_of_runs, prune_checkpoint_namespace
@@ -184,11 +184,7 @@ def _inline(value: Any) -> bool:
 def _dump_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
     """Metadata as JSON text, merged with the config's keys as LangGraph's savers do."""
     merged = get_serializable_checkpoint_metadata(config, metadata)
-    try:
-        return orjson.dumps(merged).decode("utf-8")  # the fast path: plain JSON types
-    except TypeError:  # non-string keys, lone surrogates: the stdlib way, as LangGraph does
-        text = json.dumps(merged, ensure_ascii=False)
-        return text.encode("utf-8", "ignore").decode("utf-8")
+    return dumps(merged, "checkpoint metadata")  # sqlstore's one rule for JSON values
 
 
 def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
@@ -230,7 +226,7 @@ def _filter_clause(key: Any, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, int | float | str):
         return "json_extract(metadata, ?) = ?", [path, value]
     if isinstance(value, dict | list):
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = dumps(value, f"metadata filter value for {key!r}")
         return "json_extract(metadata, ?) = json(?)", [path, encoded]
     raise ValidationError(f"metadata filter value for {key!r} has unsupported type")
 
@@ -259,6 +255,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         self.store = store
         self._owns_store = owns_store
         self._ready = False
+        self._closed = False
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -283,17 +280,18 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         """Open the store and bring its schema up to date (idempotent; called lazily)."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
+        if self._closed:
+            raise UnavailableError("the saver is closed")
         if self._ready:
             return
-        try:
-            self.store.client  # noqa: B018 - raises when the store is not open yet
-        except UnavailableError:
-            await self.store.initialize()
+        await self.store.initialize()  # concurrent first calls share one client
         self._ready = True
 
     async def aclose(self) -> None:
-        """Close the store if this saver opened it (``from_url``)."""
+        """Close the saver, and its store if this saver opened it (``from_url``); every
+        later call raises UnavailableError."""
         self._ready = False
+        self._closed = True
         if self._owns_store:
             await self.store.close()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
+from ..values import MAX_CHECKPOINT_BYTES
 from .common import dumps, loads, now_ms, optional_id, require_dict, require_id, require_limit
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def _encode_payload(payload: Any, type_: Any) -> tuple[str | None, bytes | str]:
         raise ValidationError(
             f"a non-bytes payload is stored as JSON; type {type_!r} is not 'json'"
         )
-    return JSON_TYPE, dumps(payload, "payload")
+    return JSON_TYPE, dumps(payload, "payload", MAX_CHECKPOINT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,16 @@ from ..clock import now_ms as now_ms  # re-exported for the domains and older im
 from ..errors import ValidationError
 from ..ids import new_id as new_id
 from ..ids import new_ids as new_ids
+from ..values import MAX_JSON_BYTES, check_text, to_json
 
 MAX_ID_LENGTH = 256
 MAX_LIMIT = 1000
 
 
-def dumps(value: Any, what: str = "value") -> str:
-    """JSON text of ``value`` (orjson); a value JSON cannot hold is a ValidationError."""
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except TypeError as exc:
-        raise ValidationError(f"{what} is not JSON-serializable: {exc}") from None
+def dumps(value: Any, what: str = "value", limit: int = MAX_JSON_BYTES) -> str:
+    """JSON text of ``value`` that reads back equal to it, at most ``limit`` bytes; else a
+    ValidationError (the one rule for JSON values: ``sqlstore.values.to_json``)."""
+    return to_json(value, what, limit)
 
 
 def loads(text: str | bytes | None, default: Any = None) -> Any:
@@ -40,7 +39,7 @@ def require_id(name: str, value: Any) -> str:
         raise ValidationError(f"{name} must be a non-empty string, not {value!r}")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    return value
+    return check_text(value, name)
 
 
 def optional_id(name: str, value: Any) -> str | None:

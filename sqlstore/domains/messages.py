@@ -20,17 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..drivers import Executor, Result, Statement
 from ..errors import ConflictError, ValidationError
+from ..values import MAX_JSON_BYTES
 from .common import dumps, loads, new_id, new_ids, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
 
-MAX_CONTENT_BYTES = 1_048_576
-"""The largest JSON-encoded content (1 MiB) one message may carry."""
+MAX_CONTENT_BYTES = MAX_JSON_BYTES
+"""The largest JSON-encoded content (1 MiB of UTF-8) one message may carry."""
 
 MESSAGE_COLUMNS = "id, thread_id, seq, role, content, metadata, run_id, created_at"
 
@@ -141,15 +140,9 @@ def encode_messages(
             id_value, run_value = msg.id, msg.run_id
         if role not in roles:
             raise ValidationError(f"message {i}: unknown role {role!r}; allowed: {sorted(roles)}")
-        try:
-            content = orjson.dumps(content_value).decode("utf-8")
-        except TypeError as exc:
-            raise ValidationError(f"message {i} content is not JSON-serializable: {exc}") from None
-        if len(content) > MAX_CONTENT_BYTES:
-            raise ValidationError(
-                f"message {i} content is {len(content)} bytes of JSON; the limit is "
-                f"{MAX_CONTENT_BYTES}"
-            )
+        if content_value is None:
+            raise ValidationError(f"message {i} has no content (None); nothing was stored")
+        content = dumps(content_value, f"message {i} content", MAX_CONTENT_BYTES)
         if meta_value is None or (type(meta_value) is dict and not meta_value):
             metadata = "{}"
         else:

@@ -471,7 +471,7 @@ class ThreadStore:
         """
         parent = require_id("thread_id", thread_id)
         index = _require_index(index)
-        child = require_id("new_thread_id", new_thread_id) if new_thread_id else new_id()
+        child = new_id() if new_thread_id is None else require_id("new_thread_id", new_thread_id)
         if child == parent:
             raise ValidationError("a fork needs an id of its own")
         now = now_ms()

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ValidationError
+from ..values import check_args, check_rows
 
 Value: TypeAlias = int | float | str | bytes | None
 """A value SQLite stores: NULL, INTEGER (64-bit), REAL, TEXT or BLOB."""
@@ -16,9 +17,6 @@ Args: TypeAlias = Sequence[Any] | Mapping[str, Any]
 
 Statement: TypeAlias = str | tuple[str, Args]
 """A SQL string, or a ``(sql, args)`` pair."""
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 class Row(Sequence[Value]):
@@ -145,35 +143,12 @@ class Client(Protocol):
         ...
 
 
-def check_value(value: Any) -> Value:
-    """Return ``value`` as a storable SQLite value, or raise ValidationError."""
-    kind = type(value)
-    if value is None or kind is str or kind is float:
-        return value  # type: ignore[no-any-return]
-    if kind is bool:
-        return int(value)
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(f"integer {value} is outside SQLite's signed 64-bit range")
-        return int(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise ValidationError(
-        f"cannot bind a value of type {kind.__name__}; "
-        "use None, int, float, str or bytes (encode JSON yourself)"
-    )
-
-
 PlainArgs: TypeAlias = Sequence[Any] | dict[str, Any]
 """Arguments after the structural check: a sequence, or a dict keyed without prefixes."""
 
 
 def normalize_args(args: Any) -> PlainArgs:
-    """Check the shape of a statement's arguments (values are checked by each driver).
+    """Check a statement's arguments: their shape, and each value (``values.check_args``).
 
     Named argument keys may be written with or without their ``:``, ``@`` or ``$`` prefix.
     """
@@ -183,14 +158,18 @@ def normalize_args(args: Any) -> PlainArgs:
             if not isinstance(key, str) or not key.lstrip(":@$"):
                 raise ValidationError(f"named argument keys must be non-empty strings, not {key!r}")
             named[key.lstrip(":@$")] = value
+        check_args(named.values())
         return named
     if isinstance(args, tuple | list):
+        check_args(args)
         return args
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise ValidationError(
             f"statement arguments must be a sequence or a mapping, not {type(args).__name__}"
         )
-    return tuple(args)
+    plain = tuple(args)
+    check_args(plain)
+    return plain
 
 
 _TRANSACTION_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -250,7 +229,7 @@ def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
 
 
 def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArgs]]:
-    """Check the shape of every statement of a batch before any of it is sent.
+    """Check every statement of a batch, its shape and values, before any of it is sent.
 
     The common shape, a ``(sql, tuple_or_list)`` pair, is passed through as it is, and a
     run of one SQL text is checked once, so large batches cost little here.
@@ -261,6 +240,8 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
         raise ValidationError("batch() takes a sequence of statements")
     out: list[tuple[str, Any]] = []
     append = out.append
+    rows: list[Any] = []  # the pass-through arguments (tuples, lists), checked together below
+    keep = rows.append
     checked: str | None = None
     for stmt in statements:
         if type(stmt) is tuple and len(stmt) == 2:
@@ -270,11 +251,13 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
                 if sql != checked:
                     check_sql(sql)
                     checked = sql
+                keep(args)
                 append((sql, args))
                 continue
-        sql, plain = normalize_statement(stmt)
+        sql, plain = normalize_statement(stmt)  # (its values are checked there)
         if sql != checked:
             check_sql(sql)
             checked = sql
         append((sql, plain))
+    check_rows(rows)
     return out

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -216,6 +217,7 @@ class LocalClient:
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child must not use this process's connection
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # whoever uses the connection holds it
         self._wal = False
@@ -256,8 +258,9 @@ class LocalClient:
         return self
 
     async def close(self) -> None:
-        """Close the connection and stop the worker thread; safe to call twice."""
-        if self._closed or self._thread is None:
+        """Close the connection and stop the worker thread; safe to call twice. (In a
+        forked child, only forget them: they belong to the parent.)"""
+        if self._closed or self._thread is None or self._forked():
             self._closed = True
             return
         self._closed = True
@@ -277,6 +280,7 @@ class LocalClient:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in its own transaction (inline, or group-committed)."""
+        self._forked(check=True)
         plain = normalize_execute(sql, args)
         if self._may_inline((sql,)) and not _solo(sql):
             result: Result | None
@@ -294,6 +298,7 @@ class LocalClient:
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """Run all statements in one ``BEGIN IMMEDIATE`` transaction, in one go."""
+        self._forked(check=True)
         checked = normalize_batch(statements)
         if not checked:
             return []
@@ -312,7 +317,20 @@ class LocalClient:
         """Run ``fn(connection)`` on the worker thread (for tools such as backups)."""
         return await self._submit("call", fn)
 
+    def _forked(self, *, check: bool = False) -> bool:
+        """Whether this is a child forked after the client was made (SQLite forbids using a
+        connection across fork, and the worker thread did not survive it); with ``check``,
+        say so with UnavailableError."""
+        forked = self._pid != os.getpid()
+        if forked and check:
+            raise UnavailableError(
+                f"this client was opened by process {self._pid}; a forked child cannot use "
+                "its parent's SQLite connection: open a new client in the child"
+            )
+        return forked
+
     def _submit(self, kind: str, sql: Any = None, args: Any = None) -> asyncio.Future[Any]:
+        self._forked(check=True)
         if self._closed and kind != "open":
             raise UnavailableError("the client is closed")
         if self._thread is None:

@@ -12,6 +12,7 @@ The HTTP library (httpx) is imported when the first remote client is made, so th
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -93,6 +94,9 @@ class RemoteClient:
         """Whether the server accepts a trailing ``close`` (None until the first answer)."""
         self._http: httpx.AsyncClient | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child must not share this process's pool
+        self._in_flight = 0  # requests under way (close() waits for them)
+        self._idle: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         token = "set" if self._token else "none"
@@ -118,8 +122,14 @@ class RemoteClient:
         return self
 
     async def close(self) -> None:
-        """Close the connection pool; safe to call twice."""
+        """Close the connection pool; safe to call twice. (In a forked child, only forget
+        it: its sockets, and their TLS sessions, belong to the parent.)"""
         self._closed = True
+        if self._pid != os.getpid():
+            self._http = None
+        if self._in_flight:  # let requests under way finish, so their sockets close too
+            self._idle = asyncio.Event()
+            await self._idle.wait()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -148,13 +158,20 @@ class RemoteClient:
 
     async def _pipeline(self, requests: list[hrana.JsonObj]) -> list[hrana.JsonObj]:
         """Send one pipeline (with retries) and return the results of ``requests``."""
+        if self._pid != os.getpid():
+            raise UnavailableError(
+                f"this client was opened by process {self._pid}; a forked child cannot share "
+                "its parent's HTTP connections: open a new client in the child"
+            )
         if self._closed:
             raise UnavailableError("the client is closed")
         if self._http is None:
             await self.open()
-        assert self._http is not None
         attempt = 0
         while True:
+            http = self._http
+            if http is None or self._closed:  # closed while this call waited to retry
+                raise UnavailableError("the client is closed")
             with_close = self.send_close is not False
             body = {
                 "baton": None,
@@ -162,8 +179,16 @@ class RemoteClient:
             }
             try:
                 self.requests_sent += 1
-                response = await self._http.post("/v2/pipeline", content=orjson.dumps(body))
+                self._in_flight += 1
+                try:
+                    response = await http.post("/v2/pipeline", content=orjson.dumps(body))
+                finally:
+                    self._in_flight -= 1
+                    if self._idle is not None and not self._in_flight:
+                        self._idle.set()
             except Exception as exc:  # httpx transport errors: connect, read, protocol
+                if self._closed:  # close() ran while the request was under way
+                    raise UnavailableError("the client was closed during the call") from None
                 if not _is_transport_error(exc):
                     raise
                 error: Exception = UnavailableError(
