@@ -1,4 +1,5 @@
-"""Every import points down: errors, clock, ids < drivers < store < domains < compat, cli
+"""Every import points down: errors, clock < values, ids < drivers < domains < store <
+compat < ui < cli
 (domains reach the database through the executor protocol, never through Store)."""
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sqlstore"
 LAYER = {
     "errors": 0,
     "clock": 0,
+    "values": 1,
     "ids": 1,
     "migrations": 1,
     "drivers": 2,
     "domains": 3,
     "store": 4,
     "compat": 5,
-    "cli": 5,
+    "ui": 6,
+    "cli": 7,
 }
 """A module may import only from a lower layer (or its own package). ``store`` hosts the
 domains as lazily built properties, so it sits above them."""
