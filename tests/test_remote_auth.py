@@ -74,9 +74,10 @@ async def test_bad_tokens_are_refused_before_anything_is_written(
             await client.execute(sql)
         assert client.requests_sent == 1  # refused at once, never re-sent
         await client.close()
-        async with await sqlstore.connect(auth.url, auth_token=bad) as other:
-            with pytest.raises(AuthenticationError, match="HTTP 401"):
-                await other.batch([sql, sql])
+        other = await sqlstore.connect(auth.url, auth_token=bad)
+        with pytest.raises(AuthenticationError, match="HTTP 401"):
+            await other.batch([sql, sql])
+        await other.close()
     with pytest.raises(AuthenticationError):
         await sqlstore.Store(auth.url, auth_token=bad).initialize()
     assert await row_count(auth) == before
