@@ -14,6 +14,7 @@ import sqlstore
 from sqlstore.compat.agentomatic import LibSQLStore
 from sqlstore.compat.langgraph import LibSQLSaver
 from sqlstore.domains.team_models import Session, Team
+from sqlstore.drivers.remote import RemoteClient
 from sqlstore.errors import AuthenticationError
 from tests.servers import SqldServer
 from tests.test_teams import team_config
@@ -49,7 +50,7 @@ async def row_count(auth: AuthServer) -> int:
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )
         total = 0
-        for (name,) in tables.values:
+        for name in (str(row[0]) for row in tables.values):
             total += int(
                 (await store.client.execute(f'SELECT count(*) FROM "{name}"')).scalar() or 0
             )
@@ -70,6 +71,7 @@ async def test_bad_tokens_are_refused_before_anything_is_written(
     }[token]
     for sql in ("SELECT 1", "INSERT INTO threads (id, user_id) VALUES ('x', 'u')"):
         client = await sqlstore.connect(auth.url, auth_token=bad)
+        assert isinstance(client, RemoteClient)
         with pytest.raises(AuthenticationError, match="HTTP 401"):
             await client.execute(sql)
         assert client.requests_sent == 1  # refused at once, never re-sent
