@@ -123,8 +123,12 @@ async def test_add_message_to_missing_thread_is_not_found(store: sqlstore.Store)
 async def test_retried_messages_are_stored_once(store: sqlstore.Store) -> None:
     t = await store.threads.create("u")
     batch = [NewMessage("user", "a", id=unique("m")), NewMessage("assistant", "b", id=unique("m"))]
-    assert len(await store.threads.add_messages(t.id, batch)) == 2
-    assert await store.threads.add_messages(t.id, batch) == []
+    first = await store.threads.add_messages(t.id, batch)
+    assert len(first) == 2
+    # A retry of the same messages is an idempotent success with the same outcome.
+    assert await store.threads.add_messages(t.id, batch) == first
+    taken = NewMessage("user", "other", id=batch[0].id)
+    assert await store.threads.add_messages(t.id, [taken]) == []  # taken by other content
     again = await store.threads.get(t.id)
     assert again is not None and again.message_count == 2
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from ..drivers import Result, Statement
+from ..drivers import Client, Result, Statement
 from ..errors import ValidationError
 from .common import dumps, loads, new_id, new_ids, require_dict, require_id, require_time
 
@@ -314,3 +314,33 @@ def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:
         WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3""",
         (thread_id, after_seq, limit),
     )
+
+
+_STORED_BY_ID = """SELECT id, seq, role, content, metadata, run_id, created_at FROM messages
+    WHERE thread_id = ? AND id IN (SELECT value FROM json_each(?))"""
+
+
+async def with_identical_stored(
+    db: Client, thread_id: str, rows: Sequence[MessageRow], stored: list[Message]
+) -> list[Message]:
+    """``stored`` plus each message of ``rows`` whose insert was skipped because its id is
+    taken in this thread by an identical message (same role, content, metadata and run;
+    the stored time is kept): the same message, stored by an earlier send of this very
+    write whose answer was lost, or by a retry of the call, so it counts as stored.
+    Oldest first. Reads only when something was skipped."""
+    taken = {m.id for m in stored}
+    missing = [row for row in rows if row[0] not in taken]
+    if not missing:
+        return stored
+    ids = dumps([row[0] for row in missing])
+    found = {r[0]: r for r in (await db.execute(_STORED_BY_ID, (thread_id, ids))).values}
+    settled = list(stored)
+    for mid, role, content, meta, run_id, _ in missing:
+        r = found.get(mid)
+        if r is not None and tuple(r[2:6]) == (role, content, meta, run_id):
+            seq, created = int(r[1] or 0), int(r[6] or 0)
+            settled.append(
+                Message(mid, thread_id, seq, role, loads(content), loads(meta, {}), run_id, created)
+            )
+    settled.sort(key=lambda m: m.seq)
+    return settled

@@ -44,6 +44,7 @@ from .messages import (
     select_oldest,
     stored_messages,
     update_thread_counters,
+    with_identical_stored,
 )
 
 if TYPE_CHECKING:
@@ -255,7 +256,22 @@ class Threads:
         )
         row = (await self._store.execute(_CREATE, args)).first()
         if row is None:
-            raise ConflictError(f"thread {tid!r} (or its user/session/agent key) already exists")
+            # Taken. The same thread as asked (an earlier send of this very write, whose
+            # answer was lost) is an idempotent success; anything else is a conflict.
+            stored = await self.get(tid)
+            if stored is None or (
+                stored.user_id,
+                stored.session_id,
+                stored.agent_id,
+                stored.title,
+                stored.metadata,
+                stored.created_at,
+                stored.parent_id,
+            ) != (*args[1:5], loads(args[5]), args[6], None):
+                raise ConflictError(
+                    f"thread {tid!r} (or its user/session/agent key) already exists"
+                )
+            return stored
         return thread_from_row(row)
 
     async def get(self, thread_id: str) -> Thread | None:
@@ -340,7 +356,8 @@ class Threads:
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return stored_messages(results, 0, len(inserts), tid, rows)
+        stored = stored_messages(results, 0, len(inserts), tid, rows)
+        return await with_identical_stored(self._store, tid, rows, stored)
 
     async def add_message(
         self,
@@ -425,6 +442,19 @@ class Threads:
         except QueryError as exc:
             text = f"{exc} {exc.code}".upper()
             if "UNIQUE" in text or "PRIMARY" in text:
+                # The same fork as asked (an earlier send of this very write whose answer
+                # was lost: same parent, message, title and time) is an idempotent success.
+                stored = await self.get(child)
+                if (
+                    stored is not None
+                    and (stored.parent_id, stored.created_at)
+                    == (
+                        parent,
+                        now,
+                    )
+                    and (title is None or stored.title == title)
+                ):
+                    return stored
                 raise ConflictError(f"thread {child!r} already exists") from exc
             if await self.get(parent) is None:
                 raise NotFoundError(f"no thread {parent!r}") from exc
