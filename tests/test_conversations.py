@@ -130,9 +130,12 @@ async def test_same_ids_saved_twice_are_stored_once(store: sqlstore.Store) -> No
     first = await store.conversations.save_many(*k, batch)
     again = await store.conversations.save_many(*k, batch)  # a retry after a lost response
     assert len(first.inserted) == 2
-    assert again.inserted == [] and again.skipped == 2
+    # The same messages under the same ids: an idempotent success with the same outcome.
+    assert again.inserted == first.inserted and again.skipped == 0
     partly = await store.conversations.save_many(*k, [*batch, msg("user", "new", id=new_id())])
-    assert [m.seq for m in partly.inserted] == [3]
+    assert [m.seq for m in partly.inserted] == [1, 2, 3]
+    changed = await store.conversations.save_many(*k, [msg("user", "other", id=batch[0]["id"])])
+    assert changed.inserted == [] and changed.skipped == 1  # an id taken by other content
     assert await store.conversations.count(*k) == 3
     assert [m.seq for m in await store.conversations.newest(*k)] == [1, 2, 3]
 
@@ -150,7 +153,11 @@ async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -
     assert stored.thread_id == first.thread_id and stored.metadata == {"m": [1]}
     assert first.skipped == 0 and first.message_count == 1
     again = await store.conversations.save(*k, msg("user", "q", id=mid), max_history=5)
-    assert again.inserted == [] and again.skipped == 1 and again.message_count == 1
+    assert again.inserted == [] and again.skipped == 1 and again.message_count == 1  # metadata
+    same = await store.conversations.save(
+        *k, msg("user", "q", id=mid, metadata={"m": [1]}), max_history=5
+    )
+    assert same.inserted == first.inserted and same.skipped == 0 and same.message_count == 1
     elsewhere = await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
     assert elsewhere.inserted == [] and elsewhere.skipped == 1
     assert elsewhere.message_count == 0 and elsewhere.messages == []

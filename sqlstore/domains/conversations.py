@@ -46,6 +46,7 @@ from .messages import (
     oldest_first,
     stored_messages,
     values_table,
+    with_identical_stored,
 )
 
 if TYPE_CHECKING:
@@ -536,6 +537,7 @@ class Conversations:
             self._known.clear()
         self._known[key] = saved[0]
         thread_id, stored, history_rows, count = saved
+        stored = await with_identical_stored(self._store, thread_id, encoded, stored)
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,
