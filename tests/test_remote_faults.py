@@ -4,6 +4,8 @@ and requests that cannot have been processed are re-sent, one timeout bounds a c
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -13,7 +15,7 @@ import sqlstore
 from sqlstore.drivers.remote import RemoteClient
 from sqlstore.errors import OutcomeUnknownError, UnavailableError
 from tests.faultproxy import FaultProxy, drop_first_answer_of_each_write, is_write
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, SqldServer
 
 
 async def remote(url: str, **options: Any) -> RemoteClient:
@@ -144,3 +146,29 @@ async def test_a_connection_the_server_stops_answering_is_dropped(
             assert (await client.execute("SELECT ?", (i,))).scalar() == i
         assert proxy.connections == 2
         await client.close()
+
+
+async def test_a_locked_database_is_waited_out(fresh_sqld: SqldServer) -> None:
+    """sqld answers SQLITE_BUSY while another connection holds the write lock: the
+    statement was refused, so it is sent again until the lock is gone (within the timeout)."""
+    client = await remote(fresh_sqld.url, retries=1, retry_backoff=0.05)
+    await client.execute("CREATE TABLE t (x INTEGER)")
+    before = client.requests_sent
+    holder = sqlite3.connect(
+        fresh_sqld.db_path / "dbs" / "default" / "data",
+        timeout=0,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        await client.execute("INSERT INTO t VALUES (1)")
+        await client.batch([("INSERT INTO t VALUES (?)", (2,))])
+    finally:
+        release.join()
+        holder.close()
+    assert client.requests_sent - before > 2  # refused while locked, sent again
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 2
+    await client.close()

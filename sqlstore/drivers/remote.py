@@ -207,7 +207,8 @@ class RemoteClient:
             body = orjson.dumps(
                 {"baton": None, "requests": [*head, *requests, *([_CLOSE] if with_close else [])]}
             )
-            delay = self._delay(attempt)
+            delay = self._delay(min(attempt, 8))
+            limited = True  # whether this failure counts against ``retries``
             try:
                 self.requests_sent += 1
                 status, headers, content = await self._post(body, deadline - time.monotonic())
@@ -231,13 +232,16 @@ class RemoteClient:
                     mine = results[len(head) : len(head) + len(requests)]
                     if not any(hrana.refused_busy(r) for r in mine):
                         return mine
+                    # Refused, nothing applied: wait it out like a local busy timeout,
+                    # for as long as the call's timeout allows (not counted in retries).
                     error = UnavailableError(f"the database at {self.base_url} stayed locked")
+                    limited = False
                 else:
                     error = self._refusal(status, content, read)
                     if status not in (429, 503):
                         raise error
                     delay = max(delay, _retry_after(headers))
-            if attempt >= self.retries or time.monotonic() + delay >= deadline:
+            if (limited and attempt >= self.retries) or time.monotonic() + delay >= deadline:
                 raise error
             await asyncio.sleep(delay)
             attempt += 1
