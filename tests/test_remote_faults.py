@@ -7,21 +7,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from typing import Any
 
 import pytest
 
-import sqlstore
-from sqlstore.drivers.remote import RemoteClient
 from sqlstore.errors import OutcomeUnknownError, UnavailableError
 from tests.faultproxy import FaultProxy, drop_first_answer_of_each_write, is_write
 from tests.servers import ServerProcess, SqldServer
-
-
-async def remote(url: str, **options: Any) -> RemoteClient:
-    client = await sqlstore.connect(url, **options)
-    assert isinstance(client, RemoteClient)
-    return client
+from tests.test_remote import remote
 
 
 async def test_raw_write_with_lost_answer_is_outcome_unknown_and_applied_once(
