@@ -14,7 +14,7 @@ import sqlstore
 from sqlstore.compat.langgraph import LibSQLSaver
 from sqlstore.domains.team_models import Team
 from tests.conftest import unique
-from tests.faultproxy import FaultProxy, drop_first_answer_of_each_write
+from tests.faultproxy import FaultProxy, drop_every, drop_first_answer_of_each_write
 from tests.servers import ServerProcess
 from tests.test_teams import team_config
 
@@ -100,3 +100,35 @@ async def test_langgraph_aput_and_aput_writes(lossy: Lossy) -> None:
     assert found is not None
     assert found.pending_writes == [("task-1", "a", 1), ("task-1", "b", 2)]
     assert len([c async for c in LibSQLSaver(lossy.direct).alist(config)]) == 1
+
+
+async def test_many_domain_writes_with_one_answer_in_five_lost(
+    remote_server: ServerProcess,
+) -> None:
+    user = unique("u")
+    n = 60
+    async with (
+        FaultProxy(remote_server.url, drop_every(5)) as proxy,
+        sqlstore.Store(proxy.url) as store,
+    ):
+        thread = await store.threads.create(user)
+        for i in range(n):
+            kind = i % 3
+            if kind == 0:
+                saved = await store.conversations.save(
+                    user, "s", "a", {"role": "user", "content": [{"text": str(i)}]}
+                )
+                assert len(saved.inserted) == 1 and saved.skipped == 0
+            elif kind == 1:
+                message = await store.threads.add_message(thread.id, "user", str(i))
+                assert message.content == str(i)
+            else:
+                created = await store.threads.create(user, title=str(i))
+                assert created.title == str(i)
+        assert proxy.dropped >= n // 5
+    async with sqlstore.Store(remote_server.url) as direct:
+        assert await direct.conversations.count(user, "s", "a") == n // 3
+        assert [m.content for m in await direct.threads.messages(thread.id)] == [
+            str(i) for i in range(n) if i % 3 == 1
+        ]
+        assert len(await direct.threads.list(user_id=user, limit=100)) == 1 + n // 3 + 1
