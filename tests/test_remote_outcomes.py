@@ -85,8 +85,10 @@ async def test_teams_upsert_and_import(lossy: Lossy) -> None:
     assert upserted.status and upserted.created
     imported = await lossy.store.teams.import_team(team_config("b"), user, check_exists=True)
     assert imported.status and imported.created
-    assert lossy.proxy.dropped >= 2
-    assert await lossy.count("SELECT count(*) FROM teams WHERE user_id = ?", user) == 2
+    plain = await lossy.store.teams.import_team(team_config("c"), user)
+    assert plain.status and plain.created
+    assert lossy.proxy.dropped >= 3
+    assert await lossy.count("SELECT count(*) FROM teams WHERE user_id = ?", user) == 3
 
 
 async def test_langgraph_aput_and_aput_writes(lossy: Lossy) -> None:
