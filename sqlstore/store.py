@@ -9,8 +9,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .clock import now_ms
-from .drivers import Args, Client, Result, Statement, backend_of, connect
-from .errors import ConfigurationError, QueryError, SqlStoreError, UnavailableError
+from .drivers import Args, Client, Result, Statement, backend_of, connect, redact_url
+from .errors import (
+    ConfigurationError,
+    OutcomeUnknownError,
+    QueryError,
+    SqlStoreError,
+    UnavailableError,
+)
 from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
 
 if TYPE_CHECKING:
@@ -23,6 +29,9 @@ if TYPE_CHECKING:
     from .retention import PruneResult, Retention
 
 DEFAULT_URL = "file:sqlstore.db"
+
+RESENDS = 3
+"""How many times ``Store.execute`` / ``batch`` send again a write whose answer was lost."""
 
 _RECORD_VERSION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 
@@ -58,9 +67,7 @@ class Store:
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
-        url = self._url if isinstance(self._url, str) else type(self._url).__name__
-        if isinstance(url, str) and "?" in url:
-            url = url.split("?", 1)[0]  # a query string may carry a token
+        url = redact_url(self._url) if isinstance(self._url, str) else type(self._url).__name__
         return f"Store({url!r}, backend={self.backend!r})"
 
     @property
@@ -131,11 +138,28 @@ class Store:
         await self.close()
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement on the store's client."""
+        """Run one statement on the store's client: the executor every domain uses.
+
+        A write whose answer was lost (OutcomeUnknownError) is sent again, up to
+        RESENDS times: the domains' writes are idempotent by id and report what a re-sent
+        write found. Run a write that must never apply twice (``n = n + 1``) on
+        ``store.client``, which raises OutcomeUnknownError instead.
+        """
+        for _ in range(RESENDS):
+            try:
+                return await self.client.execute(sql, args)
+            except OutcomeUnknownError:
+                pass
         return await self.client.execute(sql, args)
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run statements atomically on the store's client."""
+        """Run statements atomically on the store's client; a batch whose answer was lost
+        is sent again, as in ``execute``."""
+        for _ in range(RESENDS):
+            try:
+                return await self.client.batch(statements)
+            except OutcomeUnknownError:
+                pass
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain.

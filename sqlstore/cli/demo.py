@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..drivers import redact_url
 from .common import Subparsers, database_url, store_for
 from .demo_conversations import demo_conversation
 from .demo_seed import seed_for_ui
@@ -21,7 +22,7 @@ async def run(args: argparse.Namespace) -> int:
     async with store_for(args) as store:
         health = await store.health_check()
         print(
-            f"database {database_url(args)} ({health['backend']}, "
+            f"database {redact_url(database_url(args))} ({health['backend']}, "
             f"schema v{health['schema_version']}, round trip {health['latency_ms']} ms)"
         )
         await demo_conversation(store)

@@ -51,6 +51,7 @@ from .messages import (
     seq_cursor,
     stored_messages,
     values_table,
+    with_identical_stored,
     with_retries,
 )
 
@@ -610,6 +611,9 @@ class ConversationStore:
             self._known.clear()
         self._known[key] = saved[0]
         thread_id, stored, history_rows, count, retried = saved
+        found = await with_identical_stored(self._store, thread_id, encoded, stored)
+        retried += len(found) - len(stored)  # made ids: a re-sent save found its own rows
+        stored = found
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,

@@ -145,10 +145,8 @@ class FeedbackStore:
             now_ms() if created_at is None else require_time("created_at", created_at),
         )
         try:
-            if feedback_id is None:  # an id made here: nothing can be stored under it yet
-                row = (await self._store.execute(_ADD, args)).first()
-                assert row is not None
-                return feedback_from_row(row)
+            # The stored row is read in the same batch, also for an id made here: a write
+            # re-sent after its first answer was lost finds the row it made.
             added, stored = await self._store.batch([(_ADD, args), (_GET, (args[0],))])
         except QueryError as exc:
             if thread_id is not None and "FOREIGN" in f"{exc} {exc.code}".upper():

@@ -426,3 +426,34 @@ def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:
         WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3""",
         (thread_id, after_seq, limit),
     )
+
+
+async def with_identical_stored(
+    db: Executor, thread_id: str, rows: Sequence[MessageRow], stored: list[Message]
+) -> list[Message]:
+    """``stored`` plus each message of ``rows`` whose insert was skipped because its id is
+    taken in this thread by an identical message (same role, content, metadata and run;
+    the stored time is kept): the same message, stored by an earlier send of this very
+    write whose answer was lost, or by a retry of the call, so it counts as stored.
+    Oldest first. Reads (by id, through the primary key) only when something was skipped."""
+    taken = {m.id for m in stored}
+    missing = [row for row in rows if row[0] not in taken]
+    if not missing:
+        return stored
+    found: dict[str, Message] = {}
+    for sql, args in select_by_ids(missing):
+        for r in (await db.execute(sql, args)).values:
+            m = message_from_row(r)
+            found[m.id] = m
+    settled = list(stored)
+    for mid, role, content, meta, run_id, _ in missing:
+        m = found.get(mid)
+        if (
+            m is not None
+            and m.thread_id == thread_id
+            and (m.role, m.content, m.metadata, m.run_id)
+            == (role, loads(content), loads(meta, {}), run_id)
+        ):
+            settled.append(m)
+    settled.sort(key=lambda m: m.seq)
+    return settled

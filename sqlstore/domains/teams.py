@@ -184,7 +184,13 @@ WHERE user_id = ?1 AND config_hash = ?2 ORDER BY created_at, id LIMIT 1"""
 _EXPORT = "SELECT config FROM teams WHERE id = ?"
 
 _IMPORT_PLAIN = f"""INSERT INTO teams ({_TEAM_COLUMNS})
-VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {_TEAM_RETURNING.format("NULL")}"""
+VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) ON CONFLICT (id) DO NOTHING
+RETURNING {_TEAM_RETURNING.format("NULL")}"""
+
+# The team a plain import made, when its insert finds its own fresh id taken: the same
+# import sent again after its answer was lost (same id, user, config hash and time).
+_IMPORT_OWN = f"""SELECT {_TEAM_RETURNING.format("NULL")} FROM teams
+WHERE id = ?1 AND user_id = ?2 AND config_hash = ?5 AND created_at = ?6"""
 
 
 def _label(config: dict[str, Any]) -> str | None:
@@ -440,6 +446,10 @@ class TeamStore:
         args = (tid, user, _label(config), text, digest, now)
         if not check_exists:
             rows = (await self._store.execute(_IMPORT_PLAIN, args)).values
+            if not rows:
+                rows = (await self._store.execute(_IMPORT_OWN, args)).values
+                if not rows:
+                    raise ConflictError(f"team {tid!r} already exists")
             team = decode(TEAM, rows[0])
             assert isinstance(team, Team)
             team.config = config  # stored exactly as given, so not sent back

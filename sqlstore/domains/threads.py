@@ -49,6 +49,7 @@ from .messages import (
     seq_cursor,
     stored_messages,
     update_thread_counters,
+    with_identical_stored,
     with_retries,
 )
 
@@ -281,18 +282,15 @@ class ThreadStore:
             dumps(require_dict("metadata", metadata), "metadata"),
             now_ms() if created_at is None else require_time("created_at", created_at),
         )
-        if thread_id is None:  # an id made here: only the key can be taken
-            row = (await self._store.execute(_CREATE, args)).first()
-        else:
-            made, stored = await self._store.batch([(_CREATE, args), (_GET, (tid,))])
-            row = made.first()
-            kept = stored.first()
-            if row is None and kept is not None:
-                same = (
-                    kept[4] is None and (kept[1], kept[2], kept[3], kept[5], kept[6]) == args[1:6]
-                )
-                if same and (created_at is None or kept[12] == args[6]):
-                    return thread_from_row(kept)
+        # The stored row is read in the same batch: an identical one is this very create
+        # again (a retry, or a re-send whose first answer was lost, also with an id made here).
+        made, stored = await self._store.batch([(_CREATE, args), (_GET, (tid,))])
+        row = made.first()
+        kept = stored.first()
+        if row is None and kept is not None:
+            same = kept[4] is None and (kept[1], kept[2], kept[3], kept[5], kept[6]) == args[1:6]
+            if same and (created_at is None or kept[12] == args[6]):
+                return thread_from_row(kept)
         if row is None:
             raise ConflictError(
                 f"thread {tid!r} (or its user/session/agent key) already exists with other "
@@ -397,7 +395,9 @@ class ThreadStore:
         if given:
             found = [r for result in results[len(results) - len(checks) :] for r in result.values]
             stored, _ = with_retries(stored, found, rows)
-        return stored
+            return stored
+        # Ids made here: a re-sent write (its first answer lost) finds its own rows.
+        return await with_identical_stored(self._store, tid, rows, stored)
 
     async def add_message(
         self,
@@ -496,7 +496,7 @@ class ThreadStore:
         except QueryError as exc:
             text = f"{exc} {exc.code}".upper()
             if "UNIQUE" in text or "PRIMARY" in text:
-                stored = await self.get(child) if new_thread_id else None
+                stored = await self.get(child)
                 if stored is not None and _same_fork(stored, parent, index, title, metadata):
                     return stored  # the create rule: an identical fork again is a retry
                 raise ConflictError(f"thread {child!r} already exists") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -182,6 +183,17 @@ def leading_keyword(sql: str) -> str:
     rest = sql[start.end() if start else 0 :]
     word = re.match(r"[A-Za-z]+", rest)
     return word.group(0).upper() if word else ""
+
+
+READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
+"""First keywords of statements that only read. ``WITH`` is not one: it may lead a write."""
+
+
+@functools.lru_cache(maxsize=1024)
+def reads_only(sql: str) -> bool:
+    """Whether a statement only reads (by its first keyword; see READ_WORDS); cached,
+    since domains reuse a few fixed texts."""
+    return leading_keyword(sql) in READ_WORDS
 
 
 _CHECKED_SQL: dict[str, bool] = {}

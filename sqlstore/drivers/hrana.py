@@ -145,13 +145,14 @@ def execute_request(stmt: JsonObj) -> JsonObj:
     return {"type": "execute", "stmt": stmt}
 
 
-def transaction_request(stmts: list[JsonObj]) -> JsonObj:
+def transaction_request(stmts: list[JsonObj], begin: str = "BEGIN IMMEDIATE") -> JsonObj:
     """A pipeline ``batch`` request that runs ``stmts`` as one transaction.
 
-    Steps: BEGIN IMMEDIATE, each statement only if the one before succeeded, COMMIT only
+    Steps: ``begin`` (BEGIN IMMEDIATE; BEGIN DEFERRED for a read-only batch, which a
+    read-only token may run), each statement only if the one before succeeded, COMMIT only
     if the last statement succeeded, ROLLBACK only if COMMIT did not succeed.
     """
-    steps: list[JsonObj] = [{"stmt": {"sql": "BEGIN IMMEDIATE"}}]
+    steps: list[JsonObj] = [{"stmt": {"sql": begin}}]
     for stmt in stmts:
         steps.append({"stmt": stmt, "condition": {"type": "ok", "step": len(steps) - 1}})
     commit = len(steps)
@@ -195,10 +196,36 @@ def transaction_results(response: JsonObj, sqls: list[str]) -> list[Result]:
     for i, error in enumerate(step_errors[: last + 1]):
         if error:
             if i == 0:
-                raise_error(error, "BEGIN IMMEDIATE", "could not begin the transaction: ")
+                raise_error(error, "BEGIN", "could not begin the transaction: ")
             if i == last:
                 raise_error(error, "COMMIT", "could not commit the transaction: ")
             raise_error(error, sqls[i - 1], f"statement {i - 1} of the batch failed: ")
     if len(step_results) <= last or step_results[last] is None:
         raise QueryError("the server did not commit the batch and gave no reason")
     return [decode_result(step_results[i + 1]) for i in range(len(sqls))]
+
+
+def is_busy(error: JsonObj | None) -> bool:
+    """Whether a Hrana ``Error`` says the database was locked (SQLITE_BUSY / LOCKED)."""
+    if not error:
+        return False
+    code = str(error.get("code") or "").upper()
+    message = str(error.get("message") or "").lower()
+    return code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in message
+
+
+def refused_busy(result: JsonObj) -> bool:
+    """Whether a pipeline result is a refusal because the database was locked, with
+    nothing applied: an ``execute`` that failed so, or a transaction batch that failed so
+    and did not commit (its ROLLBACK step undid the rest)."""
+    if result.get("type") == "error":
+        return is_busy(result.get("error"))
+    response = result.get("response") or {}
+    if response.get("type") != "batch":
+        return False
+    batch = response.get("result") or {}
+    step_results = batch.get("step_results") or []
+    if not any(is_busy(error) for error in batch.get("step_errors") or ()):
+        return False
+    commit = len(step_results) - 2  # the COMMIT step comes just before the ROLLBACK step
+    return commit < 0 or step_results[commit] is None

@@ -43,6 +43,7 @@ from ..errors import (
 )
 from .base import (
     EMPTY_RESULT,
+    READ_WORDS,
     Args,
     PlainArgs,
     Result,
@@ -50,6 +51,7 @@ from .base import (
     leading_keyword,
     normalize_batch,
     normalize_execute,
+    reads_only,
 )
 
 Durability = Literal["normal", "full"]
@@ -159,7 +161,7 @@ def _solo(sql: str) -> bool:
     return leading_keyword(sql) in _SOLO_WORDS
 
 
-_READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
+_READ_WORDS = READ_WORDS
 """Statements that only read: inline they run in autocommit mode. Every other inline
 statement (a ``WITH ... SELECT`` too, since a WITH may lead a write: it only takes the
 write lock it did not need) runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a
@@ -171,10 +173,7 @@ transaction such a stop is rolled back like any other; a COMMIT or ROLLBACK stop
 same way would report failure for a transaction that ended, or leave one open."""
 
 
-@functools.lru_cache(maxsize=1024)
-def _reads_only(sql: str) -> bool:
-    """Whether a statement only reads (by its first keyword; see _READ_WORDS)."""
-    return leading_keyword(sql) in _READ_WORDS
+_reads_only = reads_only
 
 
 def _groupable(job: _Job) -> bool:
