@@ -443,17 +443,17 @@ async def with_identical_stored(
     found: dict[str, Message] = {}
     for sql, args in select_by_ids(missing):
         for r in (await db.execute(sql, args)).values:
-            m = message_from_row(r)
-            found[m.id] = m
+            message = message_from_row(r)
+            found[message.id] = message
     settled = list(stored)
     for mid, role, content, meta, run_id, _ in missing:
-        m = found.get(mid)
+        same = found.get(mid)
         if (
-            m is not None
-            and m.thread_id == thread_id
-            and (m.role, m.content, m.metadata, m.run_id)
+            same is not None
+            and same.thread_id == thread_id
+            and (same.role, same.content, same.metadata, same.run_id)
             == (role, loads(content), loads(meta, {}), run_id)
         ):
-            settled.append(m)
+            settled.append(same)
     settled.sort(key=lambda m: m.seq)
     return settled
