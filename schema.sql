@@ -72,9 +72,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, created_at, id);
 
--- Messages: seq is the per-thread index, allocated inside SQL as MAX(seq)+1. There is no
--- (thread_id, created_at) index: a session read sorts its threads' messages anyway, and the
--- index cost every save a fifth of its time.
+-- Messages: seq is the per-thread index, allocated inside SQL as the thread's highest seq
+-- ever + 1 (threads.last_seq is the high-water mark, never lowered by a delete).
+-- messages_thread_time serves the reads in time order across a session's conversations
+-- (conversations.session): each reads only its newest `limit`, whatever the history.
 CREATE TABLE IF NOT EXISTS messages (
     id          TEXT    PRIMARY KEY,
     thread_id   TEXT    NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (thread_id, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_thread_time ON messages (thread_id, created_at, id);
 
 CREATE TABLE IF NOT EXISTS feedback (
     id          TEXT    PRIMARY KEY,
@@ -155,6 +157,18 @@ CREATE TABLE IF NOT EXISTS checkpoint_blobs (
     value          BLOB,
     PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
 );
+
+-- Tombstones: what was deleted and when, so a write that was issued before a delete but
+-- lands after it does not bring the data back. kind: 'conversation' (key: the JSON array
+-- [user_id, session_id, agent_id]) or 'checkpoints' (key: a LangGraph thread id). Pruned
+-- by sqlstore.retention after a horizon (a write later than that is a new write).
+CREATE TABLE IF NOT EXISTS tombstones (
+    kind        TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    deleted_at  INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS tombstones_deleted ON tombstones (deleted_at);
 
 CREATE TABLE IF NOT EXISTS checkpoint_writes (
     thread_id      TEXT    NOT NULL,

@@ -5,20 +5,49 @@ A fresh database runs ``schema.sql`` (the whole current schema) and is recorded 
 each as one atomic batch that first claims its version number in ``schema_migrations``
 (a primary key), so concurrent initializers apply every migration exactly once.
 A migration never drops a table or column that sqlstore does not own.
+
+Ownership: sqlstore owns exactly the tables and indexes schema.sql creates, and only in a
+database where it created them. ``IF NOT EXISTS`` in schema.sql never adopts anything: before
+a fresh database gets the schema, ``owned_names`` are looked up, and any of them that already
+exists (an application's own ``messages`` table, another tool's ``schema_migrations``) is a
+ConfigurationError naming it, raised before anything is written.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 """The version a fresh database is created at (schema.sql's shape)."""
 
-MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {}
-"""Version → (name, statements) for every version after 1. Append only; never edit one."""
+MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    2: (
+        "messages_thread_time: session reads bounded by their limit",
+        (
+            "CREATE INDEX IF NOT EXISTS messages_thread_time"
+            " ON messages (thread_id, created_at, id)",
+        ),
+    ),
+    3: (
+        "tombstones: what was deleted and when, so late writes do not bring it back",
+        (
+            # No IF NOT EXISTS: a same-named table of someone else's fails the migration
+            # instead of being adopted.
+            """CREATE TABLE tombstones (
+                kind        TEXT    NOT NULL,
+                key         TEXT    NOT NULL,
+                deleted_at  INTEGER NOT NULL,
+                PRIMARY KEY (kind, key))""",
+            "CREATE INDEX tombstones_deleted ON tombstones (deleted_at)",
+        ),
+    ),
+}
+"""Version → (name, statements) for every version after 1. Append only; never edit one.
+Each touches only tables sqlstore owns (see ``owned_names``)."""
 
 
 @cache
@@ -51,3 +80,20 @@ def split_statements(script: str) -> list[str]:
 def schema_statements() -> tuple[str, ...]:
     """schema.sql as a tuple of statements, parsed once."""
     return tuple(split_statements(schema_sql()))
+
+
+_CREATED = re.compile(
+    r"^CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE
+)
+
+
+@cache
+def owned_names() -> tuple[str, ...]:
+    """The name of every table and index schema.sql creates (what sqlstore owns)."""
+    names: list[str] = []
+    for statement in schema_statements():
+        match = _CREATED.match(statement)
+        if match is None:
+            raise ValueError(f"schema.sql statement without CREATE ... IF NOT EXISTS: {statement}")
+        names.append(match.group(2))
+    return tuple(names)

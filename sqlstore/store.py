@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .domains.common import now_ms
-from .drivers import Args, Client, Result, Statement, backend_of, connect
-from .errors import QueryError, SqlStoreError, UnavailableError
-from .migrations import MIGRATIONS, SCHEMA_VERSION, schema_statements
+from .clock import now_ms
+from .drivers import Args, Client, Result, Statement, backend_of, connect, redact_url
+from .errors import (
+    ConfigurationError,
+    OutcomeUnknownError,
+    QueryError,
+    SqlStoreError,
+    UnavailableError,
+)
+from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
 
 if TYPE_CHECKING:
-    from .domains.approvals import Approvals
-    from .domains.checkpoints import Checkpoints
-    from .domains.conversations import Conversations
+    from .domains.approvals import ApprovalStore
+    from .domains.checkpoints import CheckpointStore
+    from .domains.conversations import ConversationStore
     from .domains.feedback import FeedbackStore
     from .domains.teams import TeamStore
-    from .domains.threads import Threads
+    from .domains.threads import ThreadStore
+    from .retention import PruneResult, Retention
 
 DEFAULT_URL = "file:sqlstore.db"
+
+RESENDS = 3
+"""How many times ``Store.execute`` / ``batch`` send again a write whose answer was lost."""
 
 _RECORD_VERSION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 
@@ -36,38 +48,83 @@ class Store:
         url: Any = DEFAULT_URL,
         *,
         auth_token: str | None = None,
+        retention: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         self.backend = backend_of(url)  # a bad URL fails here, before any I/O
+        if retention is not None:
+            from .retention import check_policy
+
+            check_policy(retention)  # a bad policy fails here too
+        self._retention_policy = retention
         self._url = url
         self._auth_token = auth_token
         self._options = options
         self._client: Client | None = None
+        self._opening: asyncio.Lock | None = None  # one initialize() opens at a time
+        self._migrated = False
+        self._closed = False
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
-        url = self._url if isinstance(self._url, str) else type(self._url).__name__
-        if isinstance(url, str) and "?" in url:
-            url = url.split("?", 1)[0]  # a query string may carry a token
+        url = redact_url(self._url) if isinstance(self._url, str) else type(self._url).__name__
         return f"Store({url!r}, backend={self.backend!r})"
 
     @property
     def client(self) -> Client:
-        """The open driver client (raises if the store is not initialized)."""
-        if self._client is None:
-            raise UnavailableError("the store is not initialized; await store.initialize()")
-        return self._client
+        """The open driver client (UnavailableError before ``initialize()``, after
+        ``close()``, and in a process forked from the one that opened it)."""
+        client = self._client
+        if client is None or self._forked():
+            raise UnavailableError(self._why_unavailable())
+        return client
+
+    def _forked(self) -> bool:
+        """Whether this process is a fork of the one that opened the client (a store made
+        but not opened before a fork opens in the child as usual)."""
+        return self._client is not None and self._pid != os.getpid()
+
+    def _why_unavailable(self) -> str:
+        if self._forked():
+            return (
+                "this store was opened by process "
+                f"{self._pid}; a forked child cannot use its parent's connection: "
+                "make a new Store in the child"
+            )
+        if self._closed:
+            return "the store is closed; make a new Store to open the database again"
+        return "the store is not initialized; await store.initialize()"
 
     async def initialize(self) -> Store:
-        """Open the client and apply schema.sql and pending migrations; idempotent."""
-        if self._client is None:
-            self._client = await connect(self._url, auth_token=self._auth_token, **self._options)
-        await migrate(self._client)
+        """Open the client and apply schema.sql and pending migrations; idempotent, and
+        concurrent calls share one client. A closed store stays closed (UnavailableError)."""
+        if self._closed or self._forked():
+            raise UnavailableError(self._why_unavailable())
+        if self._migrated:
+            return self
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._client is None:
+                client = await connect(self._url, auth_token=self._auth_token, **self._options)
+                if self._closed:  # close() was called while the client was opening
+                    await client.close()
+                    raise UnavailableError(self._why_unavailable())
+                self._client, self._pid = client, os.getpid()
+            if not self._migrated:
+                await migrate(self.client)
+                self._migrated = True
         return self
 
     async def close(self) -> None:
-        """Close the client; safe to call twice."""
-        if self._client is not None:
-            client, self._client = self._client, None
+        """Close the client; safe to call twice. Every later call raises UnavailableError.
+
+        In a forked child the inherited client is dropped, not closed: its connection and
+        worker belong to the parent."""
+        self._closed = True
+        forked = self._forked()
+        client, self._client = self._client, None
+        if client is not None and not forked:
             await client.close()
 
     async def __aenter__(self) -> Store:
@@ -81,23 +138,40 @@ class Store:
         await self.close()
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement on the store's client."""
+        """Run one statement on the store's client: the executor every domain uses.
+
+        A write whose answer was lost (OutcomeUnknownError) is sent again, up to
+        RESENDS times: the domains' writes are idempotent by id and report what a re-sent
+        write found. Run a write that must never apply twice (``n = n + 1``) on
+        ``store.client``, which raises OutcomeUnknownError instead.
+        """
+        for _ in range(RESENDS):
+            try:
+                return await self.client.execute(sql, args)
+            except OutcomeUnknownError:
+                pass
         return await self.client.execute(sql, args)
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run statements atomically on the store's client."""
+        """Run statements atomically on the store's client; a batch whose answer was lost
+        is sent again, as in ``execute``."""
+        for _ in range(RESENDS):
+            try:
+                return await self.client.batch(statements)
+            except OutcomeUnknownError:
+                pass
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain.
 
     @property
-    def threads(self) -> Threads:
+    def threads(self) -> ThreadStore:
         """Threads, messages, forks and lineage (see domains.threads)."""
         api = self.__dict__.get("_threads")
         if api is None:
-            from .domains.threads import Threads
+            from .domains.threads import ThreadStore
 
-            api = self.__dict__["_threads"] = Threads(self)
+            api = self.__dict__["_threads"] = ThreadStore(self)
         return api
 
     @property
@@ -111,13 +185,13 @@ class Store:
         return api
 
     @property
-    def approvals(self) -> Approvals:
+    def approvals(self) -> ApprovalStore:
         """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
         api = self.__dict__.get("_approvals")
         if api is None:
-            from .domains.approvals import Approvals
+            from .domains.approvals import ApprovalStore
 
-            api = self.__dict__["_approvals"] = Approvals(self)
+            api = self.__dict__["_approvals"] = ApprovalStore(self)
         return api
 
     async def stats(self) -> dict[str, int]:
@@ -134,13 +208,13 @@ class Store:
         return {"threads": row[0], "messages": row[1], "feedback": row[2], "approvals": row[3]}
 
     @property
-    def conversations(self) -> Conversations:
+    def conversations(self) -> ConversationStore:
         """Conversation history per (user, session, agent): saves, trimming, reads."""
         api = self.__dict__.get("_conversations")
         if api is None:
-            from .domains.conversations import Conversations
+            from .domains.conversations import ConversationStore
 
-            api = self.__dict__["_conversations"] = Conversations(self)
+            api = self.__dict__["_conversations"] = ConversationStore(self)
         return api
 
     @property
@@ -154,14 +228,28 @@ class Store:
         return api
 
     @property
-    def checkpoints(self) -> Checkpoints:
+    def checkpoints(self) -> CheckpointStore:
         """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
         api = self.__dict__.get("_checkpoints")
         if api is None:
-            from .domains.checkpoints import Checkpoints
+            from .domains.checkpoints import CheckpointStore
 
-            api = self.__dict__["_checkpoints"] = Checkpoints(self)
+            api = self.__dict__["_checkpoints"] = CheckpointStore(self)
         return api
+
+    @property
+    def retention(self) -> Retention:
+        """Pruning by age / newest N / TTL in bounded batches (see sqlstore.retention)."""
+        api = self.__dict__.get("_retention")
+        if api is None:
+            from .retention import Retention
+
+            api = self.__dict__["_retention"] = Retention(self, self._retention_policy)
+        return api
+
+    async def prune(self, *, dry_run: bool = False) -> PruneResult:
+        """Apply the retention policy given as ``Store(url, retention={...})``."""
+        return await self.retention.run(dry_run=dry_run)
 
     async def schema_version(self) -> int:
         """The schema version recorded in the database (0 when it has none)."""
@@ -169,9 +257,10 @@ class Store:
 
     async def health_check(self) -> dict[str, Any]:
         """Backend, round-trip latency in milliseconds and schema version."""
+        client = self.client  # a closed store raises, like every other call
         start = time.perf_counter()
         try:
-            version = await schema_version(self.client)
+            version = await schema_version(client)
         except SqlStoreError as exc:
             return {"ok": False, "backend": self.backend, "error": str(exc)}
         latency = (time.perf_counter() - start) * 1000
@@ -191,8 +280,27 @@ async def schema_version(client: Client) -> int:
     )
     if not found.scalar():
         return 0
-    version = (await client.execute("SELECT max(version) FROM schema_migrations")).scalar()
+    try:  # every column of sqlstore's own table: another tool's schema_migrations fails here
+        version = (
+            await client.execute(
+                "SELECT max(version), count(name), count(applied_at) FROM schema_migrations"
+            )
+        ).scalar()
+    except QueryError:
+        return 0  # not sqlstore's table: migrate() names it and changes nothing
     return int(version) if isinstance(version, int) else 0
+
+
+async def _foreign_names(client: Client) -> list[tuple[str, str]]:
+    """``(type, name)`` of every table, index, view or trigger in the database whose name
+    schema.sql uses (see ``migrations.owned_names``)."""
+    names = owned_names()
+    result = await client.execute(
+        f"SELECT type, name FROM sqlite_master WHERE name IN ({', '.join('?' * len(names))})"
+        " ORDER BY type DESC, name",
+        names,
+    )
+    return [(str(r[0]), str(r[1])) for r in result.rows]
 
 
 def _is_version_conflict(exc: QueryError) -> bool:
@@ -216,6 +324,19 @@ async def migrate(client: Client) -> int:
                 )
             return version
         if version == 0:
+            foreign = await _foreign_names(client)
+            if foreign:
+                if await schema_version(client) > 0:
+                    continue  # a racing initializer made the schema meanwhile
+                raise ConfigurationError(
+                    "the database already holds "
+                    + ", ".join(f"{kind} {name!r}" for kind, name in foreign)
+                    + ", not created by sqlstore; sqlstore never adopts a table it did "
+                    "not create: use a database (or a name) of its own. Nothing was changed."
+                )
+            from .space import prepare_new_database
+
+            await prepare_new_database(client)  # incremental vacuum, where the engine has it
             statements = schema_statements()
             steps: list[Statement] = [
                 statements[0],  # CREATE TABLE schema_migrations

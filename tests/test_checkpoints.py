@@ -16,20 +16,20 @@ async def test_save_get_json_and_bytes(store: sqlstore.Store) -> None:
     saved = await store.checkpoints.save(
         thread, first, {"step": 1, "values": ["a", "é"]}, metadata={"run_id": "r1"}
     )
-    assert saved["type"] == "json"
-    assert saved["payload"] == {"step": 1, "values": ["a", "é"]}
-    assert saved["metadata"] == {"run_id": "r1"}
-    assert saved["namespace"] == "" and saved["parent_id"] is None
+    assert saved.type == "json"
+    assert saved.payload == {"step": 1, "values": ["a", "é"]}
+    assert saved.metadata == {"run_id": "r1"}
+    assert saved.namespace == "" and saved.parent_id is None
     raw = await store.checkpoints.save(
         thread, second, b"\x00\x01raw", parent_id=first, type="msgpack"
     )
-    assert raw["payload"] == b"\x00\x01raw" and raw["type"] == "msgpack"
+    assert raw.payload == b"\x00\x01raw" and raw.type == "msgpack"
 
     latest = await store.checkpoints.get(thread)
-    assert latest is not None and latest["checkpoint_id"] == second
-    assert latest["parent_id"] == first and latest["payload"] == b"\x00\x01raw"
+    assert latest is not None and latest.checkpoint_id == second
+    assert latest.parent_id == first and latest.payload == b"\x00\x01raw"
     older = await store.checkpoints.get(thread, first)
-    assert older is not None and older["payload"]["values"] == ["a", "é"]
+    assert older is not None and older.payload["values"] == ["a", "é"]
     assert await store.checkpoints.get(thread, new_id()) is None
     assert await store.checkpoints.get(unique("nobody")) is None
 
@@ -39,8 +39,8 @@ async def test_save_is_an_upsert_keeping_created_at(store: sqlstore.Store) -> No
     cid = new_id()
     first = await store.checkpoints.save(thread, cid, {"v": 1})
     again = await store.checkpoints.save(thread, cid, {"v": 2}, metadata={"k": "x"})
-    assert again["payload"] == {"v": 2} and again["metadata"] == {"k": "x"}
-    assert again["created_at"] == first["created_at"]
+    assert again.payload == {"v": 2} and again.metadata == {"k": "x"}
+    assert again.created_at == first.created_at
     assert len(await store.checkpoints.list(thread)) == 1
 
 
@@ -50,12 +50,12 @@ async def test_namespaces_are_separate(store: sqlstore.Store) -> None:
     await store.checkpoints.save(thread, root, 1)
     await store.checkpoints.save(thread, sub, 2, namespace="child:1")
     latest_root = await store.checkpoints.get(thread)
-    assert latest_root is not None and latest_root["checkpoint_id"] == root
+    assert latest_root is not None and latest_root.checkpoint_id == root
     latest_sub = await store.checkpoints.get(thread, namespace="child:1")
-    assert latest_sub is not None and latest_sub["payload"] == 2
-    assert [c["checkpoint_id"] for c in await store.checkpoints.list(thread)] == [sub, root]
+    assert latest_sub is not None and latest_sub.payload == 2
+    assert [c.checkpoint_id for c in await store.checkpoints.list(thread)] == [sub, root]
     only_root = await store.checkpoints.list(thread, namespace="")
-    assert [c["checkpoint_id"] for c in only_root] == [root]
+    assert [c.checkpoint_id for c in only_root] == [root]
 
 
 async def test_list_newest_first_with_keyset_pages(store: sqlstore.Store) -> None:
@@ -64,11 +64,15 @@ async def test_list_newest_first_with_keyset_pages(store: sqlstore.Store) -> Non
     for i, cid in enumerate(ids):
         await store.checkpoints.save(thread, cid, {"i": i})
     page1 = await store.checkpoints.list(thread, limit=3)
-    assert [c["checkpoint_id"] for c in page1] == ids[::-1][:3]
-    page2 = await store.checkpoints.list(thread, before=page1[-1]["checkpoint_id"], limit=3)
-    assert [c["checkpoint_id"] for c in page2] == ids[::-1][3:6]
-    page3 = await store.checkpoints.list(thread, before=page2[-1]["checkpoint_id"], limit=3)
-    assert [c["payload"]["i"] for c in page3] == [0]
+    assert [c.checkpoint_id for c in page1] == ids[::-1][:3]
+    page2 = await store.checkpoints.list(thread, before=page1[-1].checkpoint_id, limit=3)
+    assert [c.checkpoint_id for c in page2] == ids[::-1][3:6]
+    page3 = await store.checkpoints.list(thread, before=page2[-1], limit=3)  # the item itself
+    assert [c.payload["i"] for c in page3] == [0]
+    # The older dict shape still reads: checkpoint["payload"], and to_dict().
+    assert page3[0]["payload"] == {"i": 0} and page3[0].to_dict()["checkpoint_id"] == ids[0]
+    with pytest.raises(KeyError):
+        page3[0]["nope"]
 
 
 async def test_delete_thread(store: sqlstore.Store) -> None:

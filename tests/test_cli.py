@@ -8,12 +8,13 @@ import sys
 import pytest
 
 from sqlstore.cli import main
+from sqlstore.migrations import SCHEMA_VERSION
 
 
 def test_demo_writes_trims_and_reads(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--url", db_url, "demo"]) == 0
     out = capsys.readouterr().out
-    assert "schema v1" in out
+    assert f"schema v{SCHEMA_VERSION}" in out
     assert "messages kept per agent: {'billing': 4, 'tech': 2}" in out
     assert "Done: the hold is released." in out
     assert "deleted the demo session: 2 conversations, 6 messages" in out
@@ -22,7 +23,7 @@ def test_demo_writes_trims_and_reads(db_url: str, capsys: pytest.CaptureFixture[
 def test_health(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--url", db_url, "health"]) == 0
     out = capsys.readouterr().out
-    assert "ok True" in out and "schema_version 1" in out
+    assert "ok True" in out and f"schema_version {SCHEMA_VERSION}" in out
 
 
 def test_bad_url_is_reported(capsys: pytest.CaptureFixture[str]) -> None:

@@ -191,7 +191,6 @@ async def test_rich_content_is_kept_and_never_crashes(db_url: str) -> None:
                 ConversationMessage("assistant", tool_result),
                 ConversationMessage("user", image),
                 ConversationMessage("assistant", []),
-                ConversationMessage("user", None),
             ],
         )
         chat = await storage.fetch_chat(user, session, "tools")
@@ -200,7 +199,6 @@ async def test_rich_content_is_kept_and_never_crashes(db_url: str) -> None:
             [{"text": "with citations"}],
             tool_result,
             image,
-            [],
             [],
         ]
         assert chat[0].timestamp == 1_000  # a TimestampedMessage's time is kept
@@ -212,10 +210,16 @@ async def test_rich_content_is_kept_and_never_crashes(db_url: str) -> None:
             [{"text": "[tools]"}, *tool_result],
             [{"text": ""}, *image],
             [{"text": "[tools]"}],
-            [{"text": ""}],
         ]
         # agent-squad's classifier reads content[0]['text'] of every message: it must not fail
-        assert Classifier.format_messages(everything).count("\n") == 5
+        assert Classifier.format_messages(everything).count("\n") == 4
+        # A message without content (None) is refused with its whole batch (see
+        # tests/test_hostile_inputs.py), not stored as an empty list.
+        with pytest.raises(ValidationError):
+            await storage.save_chat_messages(
+                user, session, "tools", [cited, ConversationMessage("user", None)]
+            )
+        assert len(await storage.fetch_chat(user, session, "tools")) == 5
     finally:
         await storage.close()
 

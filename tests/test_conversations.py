@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlstore.drivers.remote import RemoteClient
 from sqlstore.errors import ValidationError
 from tests.conftest import unique
 from tests.processes import run_workers
+from tests.vm_steps import vm_steps
 
 Key = tuple[str, str, str]
 
@@ -129,17 +129,19 @@ async def test_same_ids_saved_twice_are_stored_once(store: sqlstore.Store) -> No
     batch = [msg("user", "q", id=new_id()), msg("assistant", "a", id=new_id())]
     first = await store.conversations.save_many(*k, batch)
     again = await store.conversations.save_many(*k, batch)  # a retry after a lost response
-    assert len(first.inserted) == 2
-    assert again.inserted == [] and again.skipped == 2
+    assert len(first.inserted) == 2 and first.retried == 0
+    # An idempotent retry reports what the first call stored, and stores nothing twice.
+    assert again.inserted == first.inserted and again.skipped == 0 and again.retried == 2
     partly = await store.conversations.save_many(*k, [*batch, msg("user", "new", id=new_id())])
-    assert [m.seq for m in partly.inserted] == [3]
+    assert [m.seq for m in partly.inserted] == [1, 2, 3] and partly.retried == 2
     assert await store.conversations.count(*k) == 3
     assert [m.seq for m in await store.conversations.newest(*k)] == [1, 2, 3]
 
 
 async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -> None:
     """One message has an INSERT of its own (it returns only the seq): the reported message
-    equals the stored row, and a retried id stores nothing, in this or another conversation."""
+    equals the stored row; a retried id stores nothing and reports the stored message; the
+    id in another conversation is a ConflictError naming it, and nothing is stored."""
     k, other = key(), key()
     mid = new_id()
     first = await store.conversations.save(
@@ -149,12 +151,15 @@ async def test_one_message_save_reports_what_was_stored(store: sqlstore.Store) -
     assert first.inserted == [stored] and stored.id == mid and stored.seq == 1
     assert stored.thread_id == first.thread_id and stored.metadata == {"m": [1]}
     assert first.skipped == 0 and first.message_count == 1
-    again = await store.conversations.save(*k, msg("user", "q", id=mid), max_history=5)
-    assert again.inserted == [] and again.skipped == 1 and again.message_count == 1
-    elsewhere = await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
-    assert elsewhere.inserted == [] and elsewhere.skipped == 1
-    assert elsewhere.message_count == 0 and elsewhere.messages == []
-    assert elsewhere.thread_id != first.thread_id
+    again = await store.conversations.save(
+        *k, msg("user", "q", id=mid, metadata={"m": [1]}), max_history=5
+    )
+    assert again.inserted == [stored] and again.skipped == 0 and again.retried == 1
+    assert again.message_count == 1
+    with pytest.raises(sqlstore.ConflictError, match=mid):
+        await store.conversations.save(*other, msg("user", "q", id=mid), history=5)
+    assert await store.conversations.count(*other) == 0
+    assert await store.conversations.newest(*other) == []
     second = await store.conversations.save(*k, NewMessage(role="assistant", content="a"))
     assert [m.seq for m in second.inserted] == [2] and second.message_count == 2
     assert second.inserted == (await store.conversations.newest(*k, 1))
@@ -440,8 +445,9 @@ async def test_save_statements_only_search_indexes(store: sqlstore.Store) -> Non
 
 
 async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
-    """Count SQLite VM instructions of a save and of a read: the same for a conversation of
-    100 messages as for one of 10,000 (and for a trimmed one that went through 10,000)."""
+    """Count SQLite VM instructions of a save and of every read of messages: the same for
+    a conversation of 100 messages as for one of 10,000 (and for a trimmed one that went
+    through 10,000), for the first page and for a page deep in the history."""
     async with sqlstore.Store(f"file:{tmp_path / 'steps.db'}") as store:
         client = store.client
         assert isinstance(client, LocalClient)
@@ -458,26 +464,16 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
             await conv.save_many(*large_trimmed, turns(1000), max_history=50)
         assert await conv.count(*large) == 10_000
         assert await conv.count(*large_trimmed) == 50
+        for k in (small, large):  # a second agent in each session
+            await conv.save_many(k[0], k[1], "agent-b", turns(60))
+        thread_of = {k: (await conv.save_many(*k, turns(1))).thread_id for k in (small, large)}
+        middle = {  # a cursor 60 messages deep into the history
+            k: (await conv.newest(*k, 60))[0] for k in (small, large)
+        }
+        threads = store.threads
 
         async def steps(call: Any) -> int:
-            counter = [0]
-
-            def tick() -> int:
-                counter[0] += 1
-                return 0
-
-            def install(conn: sqlite3.Connection) -> None:
-                conn.set_progress_handler(tick, 10)
-
-            def remove(conn: sqlite3.Connection) -> None:
-                conn.set_progress_handler(None, 0)
-
-            await client.run_in_worker(install)
-            try:
-                await call()
-            finally:
-                await client.run_in_worker(remove)
-            return counter[0]
+            return await vm_steps(client, call)
 
         cases: list[tuple[str, Key, Key, Callable[[Key], Awaitable[Any]]]] = [
             (
@@ -493,6 +489,28 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
                 lambda k: conv.save(*k, msg("user", "q"), max_history=50, skip_same_role=True),
             ),
             ("newest 50", small, large, lambda k: conv.newest(*k, 50)),
+            (
+                "newest 50, deep",
+                small,
+                large,
+                lambda k: conv.newest(*k, 50, before_seq=middle[k].seq),
+            ),
+            ("session 50", small, large, lambda k: conv.session(k[0], k[1], 50)),
+            (
+                "session 50, deep",
+                small,
+                large,
+                lambda k: conv.session(k[0], k[1], 50, before=(middle[k].created_at, middle[k].id)),
+            ),
+            ("sessions", small, large, lambda k: conv.sessions(k[0], 10)),
+            ("thread recent 50", small, large, lambda k: threads.recent_messages(thread_of[k])),
+            (
+                "thread messages 50, deep",
+                small,
+                large,
+                lambda k: threads.messages(thread_of[k], limit=50, after_seq=middle[k].seq),
+            ),
+            ("threads of a user", small, large, lambda k: threads.list(user_id=k[0])),
         ]
         for label, few, many, call in cases:
             few_steps = await steps(lambda c=call, k=few: c(k))
@@ -611,3 +629,39 @@ async def test_a_save_after_the_thread_was_recreated_elsewhere_finds_the_new_one
         "SELECT count(*) FROM messages WHERE thread_id = ?", (first.thread_id,)
     )
     assert leftover.scalar() == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 150])
+async def test_a_taken_message_id_is_a_conflict_and_stores_nothing(
+    store: sqlstore.Store, size: int
+) -> None:
+    """A message id names one message in the whole database: saving an id that another
+    conversation or thread holds, or this conversation holds with other content, raises
+    ConflictError naming it, and nothing of the batch is stored (per-conversation ids such
+    as "1" never lose a message silently)."""
+    k, other = key(), key()
+    mid = unique("m")
+    await store.conversations.save(*other, msg("user", "theirs", id=mid))
+    mine = await store.conversations.save(*k, msg("user", "mine", id=unique("m")))
+    thread = await store.threads.create("u")
+    in_thread = await store.threads.add_message(thread.id, "user", "x", message_id=unique("m"))
+    mine_id = mine.inserted[0].id
+
+    def batch(last: dict[str, Any]) -> list[dict[str, Any]]:
+        return [msg("assistant", f"n{i}") for i in range(size - 1)] + [last]
+
+    for last, match in (
+        (msg("user", "theirs", id=mid), mid),
+        (msg("user", "x", id=in_thread.id), in_thread.id),
+        (msg("user", "changed", id=mine_id), f"{mine_id}.*other content"),
+    ):
+        for known in (True, False):  # the thread found by id, or by its key (a new object)
+            conv = store.conversations if known else type(store.conversations)(store)
+            with pytest.raises(sqlstore.ConflictError, match=match):
+                await conv.save_many(*k, batch(last), max_history=10, history=5)
+            with pytest.raises(sqlstore.ConflictError, match=last["id"]):
+                await conv.save_many(*key(), batch(last))  # a conversation not yet stored
+    assert [m.id for m in await store.conversations.newest(*k)] == [mine_id]
+    assert await store.conversations.count(*k) == 1
+    assert [m.content for m in await store.conversations.newest(*other)] == [[{"text": "theirs"}]]
+    assert await store.threads.messages(thread.id) == [in_thread]

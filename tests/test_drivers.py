@@ -173,13 +173,30 @@ async def test_batch_rejects_non_statements(client: Client) -> None:
         await client.batch([("SELECT 1", (), "extra")])  # type: ignore[list-item]
 
 
-async def test_nan_is_rejected_or_stored_as_null(client: Client) -> None:
-    # SQLite turns NaN into NULL; the remote protocol cannot carry it and says so first.
-    if client.backend == "remote":
+@pytest.mark.parametrize(
+    "value",
+    [math.nan, math.inf, -math.inf, 2**63, -(2**63) - 1, "lone \ud800 surrogate", object()],
+    ids=["nan", "inf", "-inf", "2**63", "-2**63-1", "surrogate", "object"],
+)
+async def test_a_value_no_backend_stores_alike_is_refused_before_any_io(
+    client: Client, table: str, value: Any
+) -> None:
+    # SQLite would turn NaN into NULL and keep infinities; Hrana cannot carry either; a
+    # lone surrogate cannot be UTF-8; an integer past 64 bits used to fail only after BEGIN.
+    await client.execute(f"CREATE TABLE {table} (v)")
+    for call in (
+        client.execute(f"INSERT INTO {table} VALUES (?)", (value,)),
+        client.execute(f"INSERT INTO {table} VALUES (:v)", {"v": value}),
+        client.batch(
+            [
+                (f"INSERT INTO {table} VALUES (?)", (1,)),
+                (f"INSERT INTO {table} VALUES (?)", [value]),
+            ]
+        ),
+    ):
         with pytest.raises(ValidationError):
-            await client.execute("SELECT ?", (math.nan,))
-    else:
-        assert (await client.execute("SELECT ?", (math.nan,))).scalar() is None
+            await call
+    assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 0
 
 
 async def test_query_error_carries_code(client: Client) -> None:

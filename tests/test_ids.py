@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlstore.domains.common import new_id, new_ids
+from sqlstore.ids import new_id, new_ids
 
 
 def test_ids_are_uuid7_and_strictly_increasing_one_at_a_time_or_in_bulk() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlstore
 from sqlstore.drivers import Client
+from sqlstore.migrations import SCHEMA_VERSION
 from tests.processes import run_workers
 
 
@@ -27,7 +28,7 @@ async def test_four_processes_initialize_a_fresh_database(own_db_url: str) -> No
     outcomes = await run_workers(*(["initialize", url] for _ in range(4)))
     for code, out, err in outcomes:
         assert code == 0, err
-        assert out.strip() == "1"
+        assert out.strip() == str(SCHEMA_VERSION)
     async with sqlstore.Store(url) as store:
         versions = await store.execute("SELECT version, name FROM schema_migrations")
-        assert [tuple(r) for r in versions.rows] == [(1, "schema.sql")]
+        assert [tuple(r) for r in versions.rows] == [(SCHEMA_VERSION, "schema.sql")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,8 +32,31 @@ async def test_initialize_creates_schema_and_records_version(store: sqlstore.Sto
     assert await store.schema_version() == SCHEMA_VERSION
     await store.initialize()  # idempotent
     await store.initialize()
-    versions = await store.execute("SELECT count(*) FROM schema_migrations")
-    assert versions.scalar() == SCHEMA_VERSION
+    versions = await store.execute("SELECT count(*), max(version) FROM schema_migrations")
+    assert versions.values[0] == (1, SCHEMA_VERSION)  # a fresh database: schema.sql, once
+
+
+async def test_a_version_1_database_gets_every_migration(tmp_path: Path) -> None:
+    """A database made by schema.sql at version 1 (before messages_thread_time and
+    tombstones) is brought to the current version by the numbered migrations, and ends at
+    schema.sql's shape."""
+    url = f"file:{tmp_path / 'v1.db'}"
+    async with sqlstore.Store(url) as store:
+        await store.batch(
+            [
+                "DROP INDEX messages_thread_time",
+                "DROP TABLE tombstones",
+                "DELETE FROM schema_migrations",
+                "INSERT INTO schema_migrations VALUES (1, 'schema.sql', 0)",
+            ]
+        )
+    async with sqlstore.Store(url) as store:
+        assert await store.schema_version() == SCHEMA_VERSION == 3
+        found = await store.execute(
+            "SELECT count(*) FROM sqlite_master"
+            " WHERE name IN ('messages_thread_time', 'tombstones', 'tombstones_deleted')"
+        )
+        assert found.scalar() == 3
 
 
 async def test_every_schema_index_exists(store: sqlstore.Store) -> None:
@@ -141,3 +166,58 @@ def test_split_statements_handles_triggers_and_comments() -> None:
     assert len(parts) == 2 and parts[1].endswith("END")
     with pytest.raises(ValueError):
         split_statements("CREATE TABLE b (x")
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT)",  # an application's own
+        "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)",  # another tool's (Rails)
+        "CREATE TABLE threads (id TEXT PRIMARY KEY, user_id TEXT NOT NULL)",
+        "CREATE TABLE app (x INTEGER); CREATE INDEX teams_user ON app (x)",
+    ],
+)
+async def test_initialize_never_adopts_a_table_it_did_not_create(
+    own_db_url: str, foreign: str
+) -> None:
+    """A database that already holds a table (or index) of a name sqlstore uses is refused
+    with a ConfigurationError naming it, and nothing is changed; the application's data
+    stays as it was."""
+    client = await sqlstore.connect(own_db_url)
+    try:
+        await client.batch(foreign.split("; "))
+        name = foreign.split("; ")[-1].split()[2]
+        if "messages" in foreign:
+            await client.execute("INSERT INTO messages (body) VALUES ('mine')")
+
+        async def schema() -> list[tuple[Any, ...]]:
+            rows = await client.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                " ORDER BY name"
+            )
+            return [tuple(r) for r in rows.rows]
+
+        before = await schema()
+        for _ in range(2):
+            store = sqlstore.Store(own_db_url)
+            with pytest.raises(sqlstore.ConfigurationError, match=repr(name)):
+                await store.initialize()
+            await store.close()
+        assert await schema() == before
+        if "messages" in foreign:
+            rows = await client.execute("SELECT id, body FROM messages")
+            assert [tuple(r) for r in rows.rows] == [(1, "mine")]
+    finally:
+        await client.close()
+
+
+def test_migrations_touch_only_tables_sqlstore_owns() -> None:
+    """Every table or index a numbered migration names is one schema.sql creates, and every
+    index it creates is in schema.sql too (a fresh database ends at the same shape)."""
+    owned = set(migrations.owned_names())
+    for version, (_, statements) in migrations.MIGRATIONS.items():
+        for sql in statements:
+            named = re.findall(
+                r"\b(?:ON|INTO|TABLE|UPDATE|FROM|EXISTS|INDEX)\s+(\w+)", sql, re.IGNORECASE
+            )
+            assert named and set(named) <= owned | {"IF", "NOT"}, (version, sql, named)

@@ -176,8 +176,8 @@ async def test_deleting_runs_or_messages_keeps_the_session_counters_right(
     store: sqlstore.Store, deleted: str
 ) -> None:
     """A run's messages go with it (cascade), and messages can be deleted by filter: the
-    session's message_count and last_seq follow, and the next message's seq and count
-    are right (the counters count messages above last_seq)."""
+    session's message_count follows, last_seq (the high-water mark) stays, and the next
+    message's seq is above every seq the session ever had."""
     user = unique("user")
     team = (await store.teams.upsert(Team(user_id=user, config=team_config()))).data
     session = (await store.teams.upsert(Session(team_id=team.id, name="chat"))).data
@@ -195,15 +195,15 @@ async def test_deleting_runs_or_messages_keeps_the_session_counters_right(
     else:
         gone = await store.teams.delete("message", {"run_id": second.id})
     assert gone.status and gone.data == {"deleted": 1 if deleted == "run" else 3}
-    assert await thread_counters(store, session.id) == (2, 2)
+    assert await thread_counters(store, session.id) == (2, 5)
 
     after = await store.teams.upsert(
         Message(session_id=session.id, run_id=first.id, role="assistant", content="y")
     )
-    assert after.data.seq == 3
-    assert await thread_counters(store, session.id) == (3, 3)
+    assert after.data.seq == 6  # never a seq the session had before
+    assert await thread_counters(store, session.id) == (3, 6)
     messages = (await store.teams.get("message", {"session_id": session.id})).data
-    assert [m.seq for m in messages] == [1, 2, 3]
+    assert [m.seq for m in messages] == [1, 2, 6]
 
 
 async def test_message_for_a_missing_session_is_not_stored(store: sqlstore.Store) -> None:
@@ -591,3 +591,98 @@ def test_config_hash_is_canonical() -> None:
     assert config_hash({"s": "1.0,"}) != config_hash({"s": "1,"})
     assert config_hash({"f": 10.05}) != config_hash({"f": 10})
     assert config_hash({"f": 1e16}) != config_hash({"f": 10**16})  # beyond 2**53: kept
+
+
+# -- scope: the teams API never reaches a conversation's or a thread's rows ---------------
+
+
+async def test_teams_reads_updates_and_deletes_reach_only_team_rows(own_db_url: str) -> None:
+    """A conversation's and a thread's messages and runs survive every teams delete and
+    update, and no teams read returns them (a database of the test's own: ``all=True``)."""
+    async with sqlstore.Store(own_db_url) as store:
+        saved = await store.conversations.save_many(
+            "u", "s", "a", [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}]
+        )
+        thread = await store.threads.create("u")
+        added = await store.threads.add_messages(
+            thread.id, [{"role": "tool", "content": "t"}, {"role": "assistant", "content": "a"}]
+        )
+        plain_run = unique("run")
+        await store.execute(
+            "INSERT INTO runs (id, thread_id, status, created_at, updated_at)"
+            " VALUES (?, ?, 'active', 0, 0)",
+            (plain_run, thread.id),
+        )
+        await store.execute("UPDATE messages SET run_id = ? WHERE id = ?", (plain_run, added[1].id))
+        tree = await make_tree(store.teams, "u")
+        team_tool = await store.teams.upsert(
+            Message(session_id=tree["sessions"][0], role="tool", content="team tool")
+        )
+        outside = [m.id for m in saved.inserted] + [m.id for m in added]
+
+        async def snapshot() -> list[tuple[Any, ...]]:
+            rows = await store.execute(
+                "SELECT id, thread_id, seq, role, content, run_id FROM messages"
+                " WHERE thread_id IN (?, ?) ORDER BY id",
+                (saved.thread_id, thread.id),
+            )
+            runs = await store.execute("SELECT id, status FROM runs WHERE id = ?", (plain_run,))
+            return [tuple(r) for r in rows.rows] + [tuple(r) for r in runs.rows]
+
+        before = await snapshot()
+        assert len(before) == 5
+
+        for mid in outside:
+            assert (await store.teams.get("message", {"id": mid})).data == []
+        assert (await store.teams.get("run", {"id": plain_run})).data == []
+        listed = (await store.teams.get("message", limit=1000)).data
+        assert not {m.id for m in listed} & set(outside)
+
+        gone = await store.teams.delete("message", {"role": "tool"})
+        assert gone.data == {"deleted": 1}
+        assert await count(store, "messages", [team_tool.data.id]) == 0
+        assert (await store.teams.delete("message", {"id": outside})).data == {"deleted": 0}
+        assert (await store.teams.delete("run", {"id": plain_run})).data == {"deleted": 0}
+        with pytest.raises(sqlstore.ConflictError, match=outside[0]):
+            await store.teams.upsert(Message(id=outside[0], content="hijacked"))
+        r = await store.teams.upsert(Run(id=plain_run, status="error"))
+        assert r.status is False
+        r = await store.teams.upsert(Run(id=plain_run, session_id=tree["sessions"][0]))
+        assert r.status is False
+        assert await snapshot() == before
+
+        for kind in ("message", "run", "session", "team"):
+            await store.teams.delete(kind, all=True)
+        assert await snapshot() == before
+        assert await store.conversations.count("u", "s", "a") == 2
+        assert (await store.threads.get(thread.id)) is not None
+
+
+async def test_a_message_id_held_elsewhere_is_a_conflict(store: sqlstore.Store) -> None:
+    """An upsert of a message whose id a conversation, a thread or another session holds
+    raises ConflictError naming it and writes nothing; in its own session it updates."""
+    tree = await make_tree(store.teams, unique("user"))
+    ckey = (unique("u"), "s", "a")
+    conv = await store.conversations.save(*ckey, {"role": "user", "content": "c"})
+    thread = await store.threads.create("u")
+    in_thread = await store.threads.add_message(thread.id, "user", "t", message_id=unique("m"))
+    own = tree["messages"][0]  # in the first session
+    for mid, session in (
+        (conv.inserted[0].id, tree["sessions"][0]),
+        (conv.inserted[0].id, None),
+        (in_thread.id, tree["sessions"][0]),
+        (own, tree["sessions"][1]),
+    ):
+        with pytest.raises(sqlstore.ConflictError, match=mid):
+            await store.teams.upsert(
+                Message(id=mid, session_id=session, role="user", content="hijack")
+            )
+    assert await store.conversations.newest(*ckey) == conv.inserted
+    assert await store.threads.messages(thread.id) == [in_thread]
+    assert await count(store, "messages", [own]) == 1
+    updated = await store.teams.upsert(
+        Message(id=own, session_id=tree["sessions"][0], content="new")
+    )
+    assert updated.status and updated.created is False and updated.data.content == "new"
+    second = (await store.teams.get("message", {"session_id": tree["sessions"][1]})).data
+    assert len(second) == 2 and all(m.content != "hijack" for m in second)

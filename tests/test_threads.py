@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,11 @@ async def test_create_get_and_duplicate_is_a_conflict(store: sqlstore.Store) -> 
     assert created.id == tid and created.root_id == tid and created.message_count == 0
     with pytest.raises(sqlstore.ConflictError):
         await store.threads.create("mallory", thread_id=tid, title="overwrite", metadata={})
+    with pytest.raises(sqlstore.ConflictError):
+        await store.threads.create("alice", thread_id=tid, title="hi", metadata={"a": 2})
+    # The create rule: the same content again is an idempotent retry (e.g. a re-sent create).
+    again = await store.threads.create("alice", thread_id=tid, title="hi", metadata={"a": 1})
+    assert again == created
     got = await store.threads.get(tid)
     assert got is not None
     assert (got.user_id, got.title, got.metadata) == ("alice", "hi", {"a": 1})
@@ -123,10 +129,45 @@ async def test_add_message_to_missing_thread_is_not_found(store: sqlstore.Store)
 async def test_retried_messages_are_stored_once(store: sqlstore.Store) -> None:
     t = await store.threads.create("u")
     batch = [NewMessage("user", "a", id=unique("m")), NewMessage("assistant", "b", id=unique("m"))]
-    assert len(await store.threads.add_messages(t.id, batch)) == 2
-    assert await store.threads.add_messages(t.id, batch) == []
+    first = await store.threads.add_messages(t.id, batch)
+    assert len(first) == 2
+    assert await store.threads.add_messages(t.id, batch) == first  # the stored ones back
+    (one,) = first[:1]
+    assert await store.threads.add_message(t.id, "user", "a", message_id=one.id) == one
     again = await store.threads.get(t.id)
-    assert again is not None and again.message_count == 2
+    assert again is not None and again.message_count == 2 and again.last_seq == 2
+
+
+@pytest.mark.parametrize("size", [1, 3, 150])
+async def test_a_message_id_names_one_message_in_the_whole_database(
+    store: sqlstore.Store, size: int
+) -> None:
+    """An id stored in another thread, or in this one with other content, is a
+    ConflictError naming it, and nothing of the call is stored (single and batched, also
+    across the 100-row statements of a large batch)."""
+    t, other = await store.threads.create("u"), await store.threads.create("u")
+    taken = await store.threads.add_message(other.id, "user", "theirs", message_id=unique("m"))
+    mine = await store.threads.add_message(t.id, "user", "mine", message_id=unique("m"))
+
+    def batch(last: NewMessage) -> list[NewMessage]:
+        return [NewMessage("user", f"n{i}") for i in range(size - 1)] + [last]
+
+    cases = [
+        (batch(NewMessage("user", "theirs", id=taken.id)), f"{taken.id}.*{other.id}"),
+        (batch(NewMessage("user", "changed", id=mine.id)), f"{mine.id}.*other content"),
+        (batch(NewMessage("assistant", "mine", id=mine.id)), "other content"),
+        (batch(NewMessage("user", "mine", {"k": 1}, id=mine.id)), "other content"),
+    ]
+    for messages, match in cases:
+        with pytest.raises(sqlstore.ConflictError, match=match):
+            await store.threads.add_messages(t.id, messages)
+    if size == 1:
+        with pytest.raises(sqlstore.ConflictError, match=taken.id):
+            await store.threads.add_message(t.id, "user", "theirs", message_id=taken.id)
+    for thread, expected in ((t, [mine]), (other, [taken])):
+        assert await store.threads.messages(thread.id) == expected
+        got = await store.threads.get(thread.id)
+        assert got is not None and got.message_count == 1 and got.last_seq == 1
 
 
 # --- forks and lineage ---------------------------------------------------------------
@@ -167,6 +208,14 @@ async def test_fork_outside_the_thread_writes_nothing(store: sqlstore.Store) -> 
     taken = await store.threads.create("u")
     with pytest.raises(sqlstore.ConflictError):
         await store.threads.fork(tid, 0, new_thread_id=taken.id)
+    # The create rule for forks: the same fork again (a re-sent call) answers the stored one.
+    made = await store.threads.fork(tid, 1, new_thread_id=unique("f"), title="t", metadata={"k": 1})
+    again = await store.threads.fork(tid, 1, new_thread_id=made.id, title="t", metadata={"k": 1})
+    assert again == made
+    for other in ({"index": 0}, {"title": "u"}, {"metadata": {"k": 2}}):
+        args: dict[str, Any] = {"index": 1, "title": "t", "metadata": {"k": 1}, **other}
+        with pytest.raises(sqlstore.ConflictError):
+            await store.threads.fork(tid, new_thread_id=made.id, **args)
     kept = await store.threads.get(taken.id)
     assert kept is not None and kept.parent_id is None and kept.message_count == 0
 
@@ -268,6 +317,18 @@ async def test_feedback_add_validate_and_list(store: sqlstore.Store) -> None:
     first = await store.feedback.add(feedback_id=fid, thread_id=tid, rating=5)
     retry = await store.feedback.add(feedback_id=fid, thread_id=tid, rating=5)
     assert first == retry
+    changes: list[dict[str, Any]] = [
+        {"rating": 4},
+        {"comment": "more"},
+        {"created_at": 1},
+        {"thread_id": None},
+    ]
+    for changed in changes:
+        with pytest.raises(sqlstore.ConflictError, match=fid):
+            await store.feedback.add(
+                **{"feedback_id": fid, "thread_id": tid, "rating": 5, **changed}
+            )
+    assert await store.feedback.list(thread_id=tid, limit=1) == [first]
     assert len(await store.feedback.list(thread_id=tid, limit=100)) == 7
 
 
@@ -327,3 +388,59 @@ async def test_add_many_messages_across_insert_statements(store: sqlstore.Store)
     assert [m.seq for m in again] == [n + 1]
     fresh = await store.threads.get(thread.id)
     assert fresh is not None and fresh.message_count == n + 1 and fresh.last_seq == n + 1
+
+
+async def test_seq_never_goes_back_after_deletes(store: sqlstore.Store) -> None:
+    """After the newest messages are deleted (by any path), the next message of the thread
+    or conversation gets a seq above every seq it ever had."""
+    thread = await store.threads.create(unique("user"))
+    await store.threads.add_messages(thread.id, [{"role": "user", "content": i} for i in "abc"])
+    await store.execute("DELETE FROM messages WHERE thread_id = ? AND seq >= 2", (thread.id,))
+    one = await store.threads.add_message(thread.id, "assistant", "d")
+    assert one.seq == 4
+    many = await store.threads.add_messages(
+        thread.id, [{"role": "user", "content": i} for i in "ef"]
+    )
+    assert [m.seq for m in many] == [5, 6]
+
+    k = (unique("user"), "s", "a")
+    saved = await store.conversations.save_many(*k, [{"role": "user", "content": i} for i in "ab"])
+    await store.execute("DELETE FROM messages WHERE thread_id = ?", (saved.thread_id,))
+    again = await store.conversations.save(*k, {"role": "user", "content": "c"})
+    assert [m.seq for m in again.inserted] == [3]
+    more = await store.conversations.save_many(
+        *k, [{"role": "user", "content": i} for i in "de"], skip_same_role=False
+    )
+    assert [m.seq for m in more.inserted] == [4, 5]
+
+
+async def test_every_list_pages_with_the_boundary_item_of_the_previous_page(
+    store: sqlstore.Store,
+) -> None:
+    """One paging shape: the item itself is the cursor (its seq, time and id, or checkpoint
+    id are accepted too), for thread messages, conversations, sessions and checkpoints."""
+    tid = await _thread_with(store, 7)
+    forward = await store.threads.messages(tid, limit=3)
+    nxt = await store.threads.messages(tid, limit=3, after=forward[-1])
+    assert [m.seq for m in forward + nxt] == [1, 2, 3, 4, 5, 6]
+    assert nxt == await store.threads.messages(tid, limit=3, after_seq=3)
+    back = await store.threads.recent_messages(tid, limit=3)
+    older = await store.threads.recent_messages(tid, limit=3, before=back[0])
+    assert [m.seq for m in older + back] == [2, 3, 4, 5, 6, 7]
+    assert older == await store.threads.recent_messages(tid, limit=3, before_seq=5)
+
+    user = unique("u")
+    conv = store.conversations
+    for agent in ("a", "b"):
+        await conv.save_many(user, "s1", agent, [{"role": "user", "content": i} for i in "xyz"])
+    await conv.save(user, "s2", "a", {"role": "user", "content": "later"})
+    newest = await conv.newest(user, "s1", "a", 2)
+    assert [m.seq for m in await conv.newest(user, "s1", "a", 2, before=newest[0])] == [1]
+    page = await conv.session(user, "s1", 4)
+    rest = await conv.session(user, "s1", 4, before=page[0])
+    assert len(page) == 4 and len(rest) == 2
+    assert rest == await conv.session(user, "s1", 4, before=page[0].message)
+    first = await conv.sessions(user, 1)
+    assert [s.session_id for s in await conv.sessions(user, 5, before=first[-1])] == ["s1"]
+    with pytest.raises(sqlstore.ValidationError):
+        await store.threads.messages(tid, after="3")  # type: ignore[arg-type]

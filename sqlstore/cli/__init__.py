@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from ..errors import SqlStoreError
 from ..store import DEFAULT_URL
-from . import demo, health, teams
+from . import demo, health, prune, stats, teams, ui
 
-COMMANDS = (demo, health, teams)
+COMMANDS = (demo, health, stats, prune, teams, ui)
 """The command modules, in the order ``sqlstore --help`` lists them."""
 
 

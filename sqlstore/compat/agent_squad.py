@@ -6,7 +6,8 @@ argument names and return types as agent-squad's own ``SqlChatStorage``, plus
 
 - every save is one atomic batch: the message index, the same-role check and trimming
   happen inside SQL, so concurrent saves never collide and never read the whole history;
-- ``initialize()`` is optional: the first call initializes lazily;
+- ``initialize()`` is optional: the first call initializes lazily; after ``close()``
+  every call raises ``UnavailableError`` (a closed storage never reopens itself);
 - content blocks are kept verbatim (text, tool use, tool results, images, anything JSON);
   ``citations`` and a ``TimestampedMessage``'s timestamp are kept too;
 - ``max_history_size`` keeps exactly the newest N messages (as agent-squad's SQL storage
@@ -24,7 +25,6 @@ Requires the ``agent-squad`` extra; agent_squad is imported only by this module.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +34,7 @@ from agent_squad.types import (  # type: ignore[import-untyped]
     TimestampedMessage,
 )
 
-from ..domains.conversations import MAX_READ, Conversations, SessionMessage
+from ..domains.conversations import MAX_READ, ConversationStore, SessionMessage
 from ..domains.messages import Message, NewMessage
 from ..errors import ValidationError
 from ..store import Store
@@ -54,7 +54,9 @@ def to_new_message(message: Any) -> NewMessage:
         raise ValidationError(
             f"expected an agent-squad ConversationMessage, not {type(message).__name__}"
         )
-    content = message.content if message.content is not None else []
+    content = message.content
+    if content is None:
+        raise ValidationError("a message needs content (a list of blocks), not None")
     metadata: dict[str, Any] = {}
     citations = getattr(message, "citations", None)
     if citations is not None:
@@ -119,32 +121,25 @@ class SqlChatStorage(ChatStorage):  # type: ignore[misc]
             raise ValidationError(f"read_limit must be from 1 to {MAX_READ}")
         self.store = Store(url, auth_token=auth_token, **options)
         self.read_limit = read_limit
-        self._initialized = False
-        self._init_lock: asyncio.Lock | None = None
 
     async def initialize(self) -> None:
         """Open the database and bring its schema up to date (idempotent; optional)."""
-        if self._initialized:
-            return
-        if self._init_lock is None:
-            self._init_lock = asyncio.Lock()
-        async with self._init_lock:
-            if not self._initialized:
-                await self.store.initialize()
-                self._initialized = True
+        await self.store.initialize()
 
     async def close(self) -> None:
-        """Close the database connection; the next call opens it again."""
-        self._initialized = False
+        """Close the database connection; every later call raises UnavailableError."""
         await self.store.close()
 
-    async def _conversations(self) -> Conversations:
-        if not self._initialized:
-            await self.initialize()
+    async def _conversations(self) -> ConversationStore:
+        await self.store.initialize()  # a flag check once open; concurrent first calls share it
         return self.store.conversations
 
     def _history(self, max_history_size: int | None) -> int:
-        return self.read_limit if max_history_size is None else min(max_history_size, MAX_READ)
+        if max_history_size is None:
+            return self.read_limit
+        if isinstance(max_history_size, bool) or not isinstance(max_history_size, int):
+            raise ValidationError(f"max_history_size must be an integer, not {max_history_size!r}")
+        return min(max_history_size, MAX_READ)
 
     async def save_chat_message(
         self,

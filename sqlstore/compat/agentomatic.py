@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from agentomatic.storage import BaseStore
 
+from ..domains.checkpoints import Checkpoint
 from ..domains.common import (
     MAX_LIMIT,
     dumps,
@@ -43,6 +44,7 @@ from ..domains.threads import Thread, select_messages_page, select_threads
 from ..drivers import Row
 from ..errors import NotFoundError, ValidationError
 from ..store import Store
+from ..values import check_value
 
 if TYPE_CHECKING:
     from ..domains.approvals import Approval
@@ -230,16 +232,16 @@ def suspended_dict(a: Approval) -> dict[str, Any]:
     }
 
 
-def checkpoint_dict(c: dict[str, Any]) -> dict[str, Any]:
+def checkpoint_dict(c: Checkpoint) -> dict[str, Any]:
     """A generic checkpoint in Agentomatic's shape."""
     return {
-        "thread_id": c["thread_id"],
-        "checkpoint_ns": c["namespace"],
-        "checkpoint_id": c["checkpoint_id"],
-        "parent_checkpoint_id": c["parent_id"],
-        "checkpoint": c["payload"],
-        "metadata": c["metadata"],
-        "created_at": iso(c["created_at"]),
+        "thread_id": c.thread_id,
+        "checkpoint_ns": c.namespace,
+        "checkpoint_id": c.checkpoint_id,
+        "parent_checkpoint_id": c.parent_id,
+        "checkpoint": c.payload,
+        "metadata": c.metadata,
+        "created_at": iso(c.created_at),
     }
 
 
@@ -608,7 +610,11 @@ class LibSQLStore(BaseStore):
         *,
         title: str | None = None,
     ) -> dict[str, Any] | None:
-        """Fork up to and including ``message_index``; None if the parent or index is missing."""
+        """Fork up to and including ``message_index``; None if the parent or index is missing
+        (an index that is not an integer of 64 bits at most is a ValidationError)."""
+        if isinstance(message_index, bool) or not isinstance(message_index, int):
+            raise ValidationError(f"message_index must be an integer, not {message_index!r}")
+        check_value(message_index)
         try:
             fork = await self.store.threads.fork(
                 parent_thread_id, message_index, new_thread_id=new_thread_id, title=title
@@ -668,13 +674,13 @@ class LibSQLStore(BaseStore):
     ) -> list[dict[str, Any]]:
         """A namespace's checkpoints newest first, older than ``before`` when given."""
         wanted = MAX_LIMIT if limit is None else _count(limit)
-        found: list[dict[str, Any]] = []
+        found: list[Checkpoint] = []
         while len(found) < wanted:
             page = min(MAX_LIMIT, wanted - len(found))
             rows = await self.store.checkpoints.list(
                 thread_id,
                 namespace=checkpoint_ns,
-                before=found[-1]["checkpoint_id"] if found else before,
+                before=found[-1] if found else before,
                 limit=page,
             )
             found.extend(rows)

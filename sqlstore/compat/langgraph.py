@@ -38,9 +38,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..domains.checkpoints import delete_thread_statements, require_namespace
-from ..domains.common import MAX_LIMIT, now_ms, optional_id, require_id
+from ..domains.common import MAX_LIMIT, dumps, now_ms, optional_id, require_id
 from ..drivers import Row, Statement
 from ..errors import SqlStoreError, UnavailableError, ValidationError
+from ..retention import delete_checkpoints_of_runs, prune_checkpoint_namespace
 from ..store import Store
 
 __all__ = ["LibSQLSaver"]
@@ -98,27 +99,7 @@ _WRITE_REPLACE = (
     "type = excluded.type, value = excluded.value"
 )
 
-_RUNS = "SELECT value FROM json_each(?)"
 _THREADS = "SELECT value FROM json_each(?)"
-
-DELETE_FOR_RUNS: tuple[str, ...] = (
-    f"""DELETE FROM checkpoint_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN
-        (SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints
-         WHERE run_id IN ({_RUNS}))""",
-    # Blobs of the touched namespaces that no surviving checkpoint refers to.
-    f"""DELETE FROM checkpoint_blobs
-        WHERE (thread_id, checkpoint_ns) IN
-            (SELECT thread_id, checkpoint_ns FROM checkpoints WHERE run_id IN ({_RUNS}))
-        AND NOT EXISTS (
-            SELECT 1 FROM checkpoints c, json_each(c.blob_versions) j
-            WHERE c.thread_id = checkpoint_blobs.thread_id
-              AND c.checkpoint_ns = checkpoint_blobs.checkpoint_ns
-              AND (c.run_id IS NULL OR c.run_id NOT IN ({_RUNS}))
-              AND j.key = checkpoint_blobs.channel AND j.value = checkpoint_blobs.version)""",
-    f"DELETE FROM checkpoints WHERE run_id IN ({_RUNS})",
-)
-"""Statements and how many times each binds the JSON array of run ids."""
-_DELETE_FOR_RUNS_ARGS = (1, 2, 1)
 
 COPY_THREAD: tuple[str, ...] = (
     """INSERT INTO checkpoints
@@ -144,26 +125,47 @@ COPY_THREAD: tuple[str, ...] = (
     ON CONFLICT DO NOTHING""",
 )
 
-_LATEST_PER_NS = f"""SELECT thread_id, checkpoint_ns, max(checkpoint_id) FROM checkpoints
-    WHERE thread_id IN ({_THREADS}) GROUP BY thread_id, checkpoint_ns"""
-PRUNE_KEEP_LATEST: tuple[str, ...] = (
-    f"""DELETE FROM checkpoint_writes WHERE thread_id IN ({_THREADS})
-        AND (thread_id, checkpoint_ns, checkpoint_id) NOT IN ({_LATEST_PER_NS})""",
-    f"""DELETE FROM checkpoints WHERE thread_id IN ({_THREADS})
-        AND (thread_id, checkpoint_ns, checkpoint_id) NOT IN ({_LATEST_PER_NS})""",
-    f"""DELETE FROM checkpoint_blobs WHERE thread_id IN ({_THREADS}) AND NOT EXISTS (
-        SELECT 1 FROM checkpoints c, json_each(c.blob_versions) j
-        WHERE c.thread_id = checkpoint_blobs.thread_id
-          AND c.checkpoint_ns = checkpoint_blobs.checkpoint_ns
-          AND j.key = checkpoint_blobs.channel AND j.value = checkpoint_blobs.version)""",
-)
-_PRUNE_KEEP_LATEST_ARGS = (2, 2, 1)
 PRUNE_DELETE: tuple[str, ...] = (
     f"DELETE FROM checkpoint_writes WHERE thread_id IN ({_THREADS})",
     f"DELETE FROM checkpoint_blobs WHERE thread_id IN ({_THREADS})",
     f"DELETE FROM checkpoints WHERE thread_id IN ({_THREADS})",
 )
 PRUNE_STRATEGIES = ("keep_latest", "delete")
+
+# Nothing comes back: a checkpoint or write born before its thread was deleted (a late
+# write of a run in flight) is undone in the same batch that stored it. ?1 thread, ?2
+# namespace, ?3 checkpoint id, ?4 the checkpoint's birth (ms, from its UUIDv6 id).
+_TOMBSTONED = """EXISTS (SELECT 1 FROM tombstones WHERE kind = 'checkpoints' AND key = ?1
+    AND deleted_at > ?4)"""
+UNDO_LATE_CHECKPOINT: tuple[str, ...] = (
+    f"""DELETE FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2
+        AND checkpoint_id = ?3 AND {_TOMBSTONED}""",
+    f"""DELETE FROM checkpoint_blobs WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND ?3 = ?3
+        AND {_TOMBSTONED} AND NOT EXISTS (
+            SELECT 1 FROM checkpoints c, json_each(c.blob_versions) j
+            WHERE c.thread_id = ?1 AND c.checkpoint_ns = ?2
+              AND j.key = checkpoint_blobs.channel AND j.value = checkpoint_blobs.version)""",
+)
+UNDO_LATE_WRITES = f"""DELETE FROM checkpoint_writes WHERE thread_id = ?1
+    AND checkpoint_ns = ?2 AND checkpoint_id = ?3 AND {_TOMBSTONED}"""
+TOMBSTONE_THREAD = """INSERT INTO tombstones (kind, key, deleted_at) VALUES ('checkpoints', ?, ?)
+    ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at"""
+
+_UUID_EPOCH = 0x01B21DD213814000
+"""100-ns intervals from 1582-10-15 (the UUIDv1/v6 epoch) to 1970-01-01."""
+
+
+def born_ms(checkpoint_id: str) -> int | None:
+    """The creation time (ms since the epoch) of a LangGraph checkpoint id (a UUIDv6), or
+    None for an id that is not one (its late writes then cannot be told from new ones)."""
+    digits = checkpoint_id.replace("-", "")
+    if len(digits) != 32 or digits[12] != "6":
+        return None
+    try:
+        ticks = int(digits[:12] + digits[13:16], 16)
+    except ValueError:
+        return None
+    return max(0, (ticks - _UUID_EPOCH) // 10_000)
 
 
 def _placeholders(rows: int, columns: int) -> str:
@@ -182,11 +184,7 @@ def _inline(value: Any) -> bool:
 def _dump_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
     """Metadata as JSON text, merged with the config's keys as LangGraph's savers do."""
     merged = get_serializable_checkpoint_metadata(config, metadata)
-    try:
-        return orjson.dumps(merged).decode("utf-8")  # the fast path: plain JSON types
-    except TypeError:  # non-string keys, lone surrogates: the stdlib way, as LangGraph does
-        text = json.dumps(merged, ensure_ascii=False)
-        return text.encode("utf-8", "ignore").decode("utf-8")
+    return dumps(merged, "checkpoint metadata")  # sqlstore's one rule for JSON values
 
 
 def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
@@ -228,7 +226,7 @@ def _filter_clause(key: Any, value: Any) -> tuple[str, list[Any]]:
     if isinstance(value, int | float | str):
         return "json_extract(metadata, ?) = ?", [path, value]
     if isinstance(value, dict | list):
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = dumps(value, f"metadata filter value for {key!r}")
         return "json_extract(metadata, ?) = json(?)", [path, encoded]
     raise ValidationError(f"metadata filter value for {key!r} has unsupported type")
 
@@ -257,6 +255,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         self.store = store
         self._owns_store = owns_store
         self._ready = False
+        self._closed = False
         try:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -281,17 +280,18 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         """Open the store and bring its schema up to date (idempotent; called lazily)."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
+        if self._closed:
+            raise UnavailableError("the saver is closed")
         if self._ready:
             return
-        try:
-            self.store.client  # noqa: B018 - raises when the store is not open yet
-        except UnavailableError:
-            await self.store.initialize()
+        await self.store.initialize()  # concurrent first calls share one client
         self._ready = True
 
     async def aclose(self) -> None:
-        """Close the store if this saver opened it (``from_url``)."""
+        """Close the saver, and its store if this saver opened it (``from_url``); every
+        later call raises UnavailableError."""
         self._ready = False
+        self._closed = True
         if self._owns_store:
             await self.store.close()
 
@@ -357,6 +357,10 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
                 ),
             )
         )
+        born = born_ms(checkpoint_id)
+        if born is not None:
+            undo = UNDO_LATE_CHECKPOINT if blob_args else UNDO_LATE_CHECKPOINT[:1]
+            statements += [(sql, (thread_id, namespace, checkpoint_id, born)) for sql in undo]
         await self._batch(statements)
         return {
             "configurable": {
@@ -395,25 +399,32 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         for sql, args in ((_WRITE_REPLACE, special), (_WRITE_IGNORE, ordinary)):
             if args:
                 statements.append((sql.format(rows=_placeholders(len(args) // 9, 9)), args))
+        born = born_ms(checkpoint_id)
+        if statements and born is not None:
+            statements.append((UNDO_LATE_WRITES, (thread_id, namespace, checkpoint_id, born)))
         if statements:
             await self._batch(statements)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and blob of a thread (all namespaces)."""
         thread_id = require_id("thread_id", thread_id)
-        await self._batch(delete_thread_statements(thread_id))
+        await self._batch(
+            [(TOMBSTONE_THREAD, (thread_id, now_ms())), *delete_thread_statements(thread_id)]
+        )
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
+        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is listed.
+
+        DeltaChannel-aware: a listed run's checkpoint that a surviving checkpoint's delta
+        channel is rebuilt from stays (see ``sqlstore.retention.with_delta_ancestors``).
+        One batch per namespace touched.
+        """
         runs = _ids("run_ids", run_ids)
         if runs == "[]":
             return
-        await self._batch(
-            [
-                (sql, (runs,) * n)
-                for sql, n in zip(DELETE_FOR_RUNS, _DELETE_FOR_RUNS_ARGS, strict=True)
-            ]
-        )
+        if not self._ready:
+            await self.setup()
+        await delete_checkpoints_of_runs(self.store, json.loads(runs))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and blob of a thread to another thread id."""
@@ -421,22 +432,35 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         target = require_id("target_thread_id", target_thread_id)
         await self._batch([(sql, (target, source)) for sql in COPY_THREAD])
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Keep only the latest checkpoint per namespace (``keep_latest``) or ``delete`` all."""
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
+        """Keep only the latest ``keep`` checkpoints per namespace (``keep_latest``) or
+        ``delete`` all.
+
+        DeltaChannel-aware: a kept checkpoint's ancestors back to the nearest one holding a
+        snapshot of each delta channel it does not hold itself stay, with their writes
+        (see ``sqlstore.retention.checkpoints_to_delete``). Each namespace is one batch.
+        """
         if strategy not in PRUNE_STRATEGIES:
             raise ValidationError(f"strategy must be one of {PRUNE_STRATEGIES}, not {strategy!r}")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValidationError(f"keep must be an integer >= 1, not {keep!r}")
         threads = _ids("thread_ids", thread_ids)
         if threads == "[]":
             return
         if strategy == "delete":
             await self._batch([(sql, (threads,)) for sql in PRUNE_DELETE])
             return
-        await self._batch(
-            [
-                (sql, (threads,) * n)
-                for sql, n in zip(PRUNE_KEEP_LATEST, _PRUNE_KEEP_LATEST_ARGS, strict=True)
-            ]
+        if not self._ready:
+            await self.setup()
+        namespaces = await self.store.execute(
+            f"""SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints
+                WHERE thread_id IN ({_THREADS})""",
+            (threads,),
         )
+        for thread_id, namespace in namespaces.values:
+            await prune_checkpoint_namespace(self.store, str(thread_id), str(namespace), keep)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -685,9 +709,11 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         """Sync ``acopy_thread`` (from another thread than the saver's loop)."""
         self._run(self.acopy_thread(source_thread_id, target_thread_id))
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    def prune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
         """Sync ``aprune`` (from another thread than the saver's loop)."""
-        self._run(self.aprune(thread_ids, strategy=strategy))
+        self._run(self.aprune(thread_ids, strategy=strategy, keep=keep))
 
 
 def _write_key(w: Row) -> tuple[str, str, int]:

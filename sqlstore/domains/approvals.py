@@ -27,8 +27,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args
-    from ..store import Store
+    from ..drivers import Args, Executor
 
 DEFAULT_TTL = timedelta(days=7)
 """How long an approval lives unless the caller says otherwise."""
@@ -96,10 +95,10 @@ def ttl_ms(ttl: Any) -> int:
     return max(1, int(seconds * 1000))
 
 
-class Approvals:
+class ApprovalStore:
     """Suspended states with a TTL (``store.approvals``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def save(
@@ -181,3 +180,7 @@ class Approvals:
         """Delete every expired approval; the number deleted."""
         cutoff = now_ms() if now is None else require_time("now", now)
         return len((await self._store.execute(_CLEANUP, (cutoff,))).rows)
+
+
+Approvals = ApprovalStore
+"""The older name of ``ApprovalStore`` (every domain API class is ``<Item>Store``)."""

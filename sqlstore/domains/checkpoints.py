@@ -8,14 +8,15 @@ writes on the same tables. Checkpoint ids are expected to sort in creation order
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
+from ..values import MAX_CHECKPOINT_BYTES
 from .common import dumps, loads, now_ms, optional_id, require_dict, require_id, require_limit
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Row, Statement
-    from ..store import Store
+    from ..drivers import Args, Executor, Row, Statement
 
 MAX_NAMESPACE_LENGTH = 1024
 MAX_TYPE_LENGTH = 64
@@ -80,30 +81,58 @@ def _encode_payload(payload: Any, type_: Any) -> tuple[str | None, bytes | str]:
         raise ValidationError(
             f"a non-bytes payload is stored as JSON; type {type_!r} is not 'json'"
         )
-    return JSON_TYPE, dumps(payload, "payload")
+    return JSON_TYPE, dumps(payload, "payload", MAX_CHECKPOINT_BYTES)
 
 
-def _decode(row: Row) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A stored checkpoint. ``payload`` is bytes (with the caller's ``type``) or the JSON
+    value saved (type ``"json"``).
+
+    ``checkpoint["payload"]`` still works: the generic API returned dicts before it
+    returned Checkpoints (``to_dict`` gives that dict).
+    """
+
+    thread_id: str
+    namespace: str
+    checkpoint_id: str
+    parent_id: str | None
+    type: str | None
+    payload: Any
+    metadata: dict[str, Any]
+    created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint as a plain dict (the generic API's older return shape)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__slots__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+def _decode(row: Row) -> Checkpoint:
     type_ = row["type"]
     payload = row["payload"]
     if type_ == JSON_TYPE and payload is not None:
         payload = loads(payload)
-    return {
-        "thread_id": row["thread_id"],
-        "namespace": row["checkpoint_ns"],
-        "checkpoint_id": row["checkpoint_id"],
-        "parent_id": row["parent_id"],
-        "type": type_,
-        "payload": payload,
-        "metadata": loads(row["metadata"], {}),
-        "created_at": row["created_at"],
-    }
+    return Checkpoint(
+        thread_id=row["thread_id"],
+        namespace=row["checkpoint_ns"],
+        checkpoint_id=row["checkpoint_id"],
+        parent_id=row["parent_id"],
+        type=type_,
+        payload=payload,
+        metadata=loads(row["metadata"], {}),
+        created_at=row["created_at"],
+    )
 
 
-class Checkpoints:
+class CheckpointStore:
     """The generic checkpoint API: save, get, list and delete a thread's checkpoints."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def save(
@@ -116,7 +145,7 @@ class Checkpoints:
         parent_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         type: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Checkpoint:
         """Insert or replace one checkpoint; a replaced one keeps its ``created_at``.
 
         ``payload`` is bytes (stored as a BLOB, labelled with ``type``) or any JSON value
@@ -136,7 +165,7 @@ class Checkpoints:
 
     async def get(
         self, thread_id: str, checkpoint_id: str | None = None, *, namespace: str = ""
-    ) -> dict[str, Any] | None:
+    ) -> Checkpoint | None:
         """One checkpoint by id, or the thread's latest in ``namespace``; None if none."""
         thread_id = require_id("thread_id", thread_id)
         checkpoint_id = optional_id("checkpoint_id", checkpoint_id)
@@ -153,16 +182,19 @@ class Checkpoints:
         thread_id: str,
         *,
         namespace: str | None = None,
-        before: str | None = None,
+        before: Checkpoint | str | None = None,
         limit: int = 20,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Checkpoint]:
         """A thread's checkpoints newest first (every namespace when ``namespace`` is None).
 
-        ``before`` is a checkpoint id: only older ones are returned (keyset pagination).
+        ``before`` is the last checkpoint of the previous page (or its id): only older
+        ones are returned (keyset pagination).
         """
         thread_id = require_id("thread_id", thread_id)
         if namespace is not None:
             namespace = require_namespace(namespace)
+        if isinstance(before, Checkpoint):
+            before = before.checkpoint_id
         before = optional_id("before", before)
         limit = require_limit(limit)
         where = ["thread_id = ?"]
@@ -190,3 +222,7 @@ class Checkpoints:
         )
         count = results[0].scalar()
         return int(count) if isinstance(count, int) else 0
+
+
+Checkpoints = CheckpointStore
+"""The older name of ``CheckpointStore`` (every domain API class is ``<Item>Store``)."""

@@ -1,85 +1,27 @@
-"""Small helpers every domain shares: ids, clock, JSON, and input checks (no I/O)."""
+"""Small helpers every domain shares: JSON and input checks (no I/O). The id and clock
+helpers live below the domains (sqlstore.ids, sqlstore.clock) and are re-exported here."""
 
 from __future__ import annotations
 
-import os
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from ..clock import now_ms as now_ms  # re-exported for the domains and older imports
 from ..errors import ValidationError
+from ..ids import new_id as new_id
+from ..ids import new_ids as new_ids
+from ..values import MAX_JSON_BYTES, check_text, to_json
 
 MAX_ID_LENGTH = 256
 MAX_LIMIT = 1000
 
 
-def now_ms() -> int:
-    """The current time as integer milliseconds since the epoch, UTC."""
-    return time.time_ns() // 1_000_000
-
-
-_last_uuid7 = (0, 0)
-_random = random.Random()
-"""Ids need uniqueness, not secrecy: a PRNG seeded from os.urandom, reseeded in a forked child."""
-os.register_at_fork(after_in_child=_random.seed)
-
-
-def new_id() -> str:
-    """A time-ordered UUIDv7 string, generated client-side so retried writes are idempotent.
-
-    Ids made by one process are strictly increasing, even within one millisecond.
-    """
-    global _last_uuid7
-    ms = now_ms()
-    last_ms, last_seq = _last_uuid7
-    if ms <= last_ms:
-        ms, seq = last_ms, last_seq + 1
-        if seq >= 1 << 12:
-            ms, seq = last_ms + 1, 0
-    else:
-        seq = _random.getrandbits(10)  # leave room to count up within the millisecond
-    _last_uuid7 = (ms, seq)
-    rand = _random.getrandbits(62)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def new_ids(count: int) -> list[str]:
-    """``count`` ids as ``new_id`` makes them (strictly increasing), made in one go for a
-    bulk write: the millisecond's text is formatted once, not once per id."""
-    global _last_uuid7
-    ms = now_ms()
-    last_ms, last_seq = _last_uuid7
-    if ms <= last_ms:
-        ms, seq = last_ms, last_seq + 1
-    else:
-        seq = _random.getrandbits(10)
-    ids: list[str] = []
-    getrandbits = _random.getrandbits
-    while len(ids) < count:
-        if seq >= 1 << 12:
-            ms, seq = ms + 1, 0
-        prefix = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
-        end = min(1 << 12, seq + count - len(ids))
-        for s in range(seq, end):
-            rand = getrandbits(62)  # after the variant bits "10"
-            ids.append(f"{prefix}{s:03x}-{0x8000 | rand >> 48:04x}-{rand & 0xFFFFFFFFFFFF:012x}")
-        seq = end
-    if ids:
-        _last_uuid7 = (ms, seq - 1)
-    return ids
-
-
-def dumps(value: Any, what: str = "value") -> str:
-    """JSON text of ``value`` (orjson); a value JSON cannot hold is a ValidationError."""
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except TypeError as exc:
-        raise ValidationError(f"{what} is not JSON-serializable: {exc}") from None
+def dumps(value: Any, what: str = "value", limit: int = MAX_JSON_BYTES) -> str:
+    """JSON text of ``value`` that reads back equal to it, at most ``limit`` bytes; else a
+    ValidationError (the one rule for JSON values: ``sqlstore.values.to_json``)."""
+    return to_json(value, what, limit)
 
 
 def loads(text: str | bytes | None, default: Any = None) -> Any:
@@ -97,7 +39,7 @@ def require_id(name: str, value: Any) -> str:
         raise ValidationError(f"{name} must be a non-empty string, not {value!r}")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    return value
+    return check_text(value, name)
 
 
 def optional_id(name: str, value: Any) -> str | None:

@@ -30,11 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import QueryError, ValidationError
+from ..errors import ConflictError, QueryError, ValidationError
 from .common import new_id, now_ms, require_id, require_limit
 from .messages import (
     MESSAGE_COLUMNS,
     ROLES,
+    TOP_SEQ,
     VALUE_COLUMNS,
     Message,
     MessageRow,
@@ -42,14 +43,20 @@ from .messages import (
     any_id_given,
     chunks,
     encode_messages,
+    id_guards,
     message_from_row,
     oldest_first,
+    raise_id_conflict,
+    select_by_ids,
+    seq_cursor,
     stored_messages,
     values_table,
+    with_identical_stored,
+    with_retries,
 )
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..drivers import Executor
 
 MAX_READ = 10_000
 """The most messages one read (or one save's returned history) may ask for."""
@@ -102,8 +109,11 @@ _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 class SaveResult:
     """What one save did.
 
-    ``inserted``: the messages this call stored (in ``seq`` order); a message skipped by
-    the same-role rule or because its id was already stored is not in it.
+    ``inserted``: the messages of this call that the conversation holds, in ``seq``
+    order: those this call stored, and those an earlier identical call stored (an
+    idempotent retry: same id, role, content, metadata and run; counted in ``retried``
+    too), so a re-sent save reports what the first one did. A message left out by the
+    same-role rule is not in it and is counted in ``skipped``.
     ``messages``: the conversation's newest messages after the save (and after trimming),
     oldest first, at most ``history`` of them (see ``Conversations.save_many``); empty
     unless ``history`` was asked for.
@@ -115,6 +125,18 @@ class SaveResult:
     messages: list[Message]
     message_count: int
     skipped: int
+    retried: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How many statements of each part a save's batch has (see ``save_statements``)."""
+
+    guards: int
+    inserts: int
+    checks: int
+    trims: bool
+    history: bool
 
 
 @dataclass(slots=True)
@@ -169,9 +191,16 @@ def drop_repeated_roles(rows: Sequence[MessageRow]) -> list[MessageRow]:
     return [row for i, row in enumerate(rows) if i == 0 or row[1] != rows[i - 1][1]]
 
 
-_UPSERT_THREAD = """INSERT INTO threads
+_TOMBSTONE_KEY = "json_array(?1, ?2, ?3)"
+"""A conversation's key in ``tombstones`` (kind 'conversation')."""
+
+# A save that began before the conversation was deleted (its time ?5 is before the
+# tombstone's) does not bring it back: no thread row, so the save stores nothing.
+_UPSERT_THREAD = f"""INSERT INTO threads
     (id, user_id, session_id, agent_id, root_id, created_at, updated_at)
-    VALUES (?4, ?1, ?2, ?3, ?4, ?5, ?5)
+    SELECT ?4, ?1, ?2, ?3, ?4, ?5, ?5
+    WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 'conversation'
+                      AND key = {_TOMBSTONE_KEY} AND deleted_at > ?5)
     ON CONFLICT DO NOTHING"""
 
 
@@ -186,7 +215,11 @@ def _both(template: str) -> tuple[str, str]:
 
     def form(find: _Find) -> str:
         return template.format(
-            value=find.value, ref=find.ref, where=find.where, columns=MESSAGE_COLUMNS
+            value=find.value,
+            ref=find.ref,
+            where=find.where,
+            columns=MESSAGE_COLUMNS,
+            top=TOP_SEQ.format(thread=find.ref),
         )
 
     return form(_FIND_BY_KEY), form(_FIND_BY_ID)
@@ -198,7 +231,8 @@ def _both(template: str) -> tuple[str, str]:
 # content would copy it twice more). ?10 is 1 for skip_same_role.
 _INSERT_ONE = _both("""INSERT INTO messages ({columns})
     SELECT ?4, t.id,
-           COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0) + 1,
+           MAX(t.last_seq, COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = t.id), 0))
+           + 1,
            ?5, ?6, ?7, ?8, ?9
     FROM threads AS t
     WHERE {where}
@@ -214,8 +248,7 @@ _INSERT_ONE = _both("""INSERT INTO messages ({columns})
 # ... SELECT that reads messages itself first copies its result into a temporary table,
 # about 2 us of the 10 the statement above costs.
 _INSERT_ONE_VALUES = _both("""INSERT INTO messages ({columns})
-    VALUES (?4, {value},
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = {ref}),
+    VALUES (?4, {value}, {top} + 1,
             ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq""")
@@ -256,8 +289,8 @@ _EITHER = f"(id = ?1 AND ?2 IS NULL) OR ({_KEY_WHERE})"
 _INSERT_MANY = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     SELECT n.id, t.id, {{seq}}, n.role, n.content, n.metadata, n.run_id, n.created_at
     FROM (SELECT id,
-                 (SELECT COALESCE(MAX(seq), 0) FROM messages
-                  WHERE thread_id = threads.id) AS top,
+                 MAX(last_seq, COALESCE((SELECT MAX(seq) FROM messages
+                                         WHERE thread_id = threads.id), 0)) AS top,
                  (?4 <> 0 AND ?5 = 0 AND (SELECT role FROM messages WHERE thread_id = threads.id
                                           ORDER BY seq DESC LIMIT 1) IS ?6) AS first_dropped
           FROM threads WHERE {_EITHER}) AS t,
@@ -309,8 +342,8 @@ _UPDATE_COUNTERS = _both("""UPDATE threads SET
     message_count = MIN(?5, message_count + (
         SELECT count(*) FROM messages
         WHERE thread_id = threads.id AND seq > threads.last_seq)),
-    last_seq = COALESCE(
-        (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), last_seq),
+    last_seq = MAX(last_seq, COALESCE(
+        (SELECT MAX(seq) FROM messages WHERE thread_id = threads.id), 0)),
     updated_at = MAX(updated_at, ?4)
     WHERE {where}""")
 
@@ -387,14 +420,20 @@ def save_statements(
     skip_same_role: bool,
     history: int,
     fresh_ids: bool = False,
+    given_ids: bool = False,
 ) -> list[SqlArgs]:
     """The statements of one save, in the order they run in its batch: the thread upsert
     (left out when ``thread_id``, the conversation's thread id, is known: the others then
-    find the thread by it, else by ``key``), the inserts (one for a single message, else
-    one per VALUES_ROWS messages; ``fresh_ids``: the call made every id), the counters,
-    trimming, the thread's state (see ``select_state``), then reading the newest
-    ``history`` messages."""
+    find the thread by it, else by ``key``), with ``given_ids`` (the caller gave some
+    ids) the id guards (see ``messages.id_guards``), the inserts (one for a single
+    message, else one per VALUES_ROWS messages; ``fresh_ids``: the call made every id),
+    with ``given_ids`` the reads of the stored messages with those ids
+    (``messages.select_by_ids``), the counters, trimming, the thread's state (see
+    ``select_state``), then reading the newest ``history`` messages."""
     statements = [] if thread_id is not None else [upsert_thread(key, new_id(), now)]
+    if given_ids:
+        thread = f"SELECT id FROM threads WHERE {_EITHER}"
+        statements += id_guards(thread, _ref_args(key, thread_id), rows)
     if len(rows) == 1:
         statements.append(
             insert_conversation_message(
@@ -405,6 +444,8 @@ def save_statements(
         statements += insert_conversation_messages(
             key, rows, skip_same_role=skip_same_role, thread_id=thread_id, fresh_ids=fresh_ids
         )
+    if given_ids:
+        statements += select_by_ids(rows)
     statements.append(update_counters(key, now, max_history, thread_id))
     if max_history is not None:
         statements.append(trim_conversation(key, max_history, thread_id))
@@ -423,8 +464,16 @@ def _key(user_id: Any, session_id: Any, agent_id: Any) -> tuple[str, str, str]:
 
 
 def _before(before: Any) -> tuple[int, str]:
+    """The ``(time, id)`` keyset position of a session page: from the boundary item of the
+    previous page (a SessionMessage, Message or SessionSummary) or its tuple."""
     if before is None:
         return (_FAR_FUTURE, "")
+    if isinstance(before, SessionMessage):
+        before = before.message
+    if isinstance(before, Message):
+        return (before.created_at, before.id)
+    if isinstance(before, SessionSummary):
+        return (before.updated_at, before.session_id)
     if (
         not isinstance(before, tuple)
         or len(before) != 2
@@ -436,14 +485,25 @@ def _before(before: Any) -> tuple[int, str]:
     return before
 
 
+# A session's newest messages across its conversations. Each conversation's messages are
+# read newest first from messages_thread_time, and SQLite's ORDER BY ... LIMIT
+# optimization stops each one once its rows can no longer make the page: the read visits
+# about ``limit`` messages per conversation, whatever the history (the VM-instruction test
+# in tests/test_conversations.py proves it). ?1 user, ?2 session, ?3 / ?4 the cursor.
+_SESSION_PAGE = f"""SELECT {_M_COLUMNS}, t.agent_id AS agent_id
+    FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
+    WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
+      AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
+    ORDER BY m.created_at DESC, m.id DESC LIMIT ?5"""
+
 _KNOWN_LIMIT = 4096
 """The most conversation keys a Conversations object remembers as having a thread row."""
 
 
-class Conversations:
+class ConversationStore:
     """Conversation history per (user, session, agent): ``store.conversations``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
         self._known: dict[tuple[str, str, str], str] = {}
         """The thread ids of keys a save of this object has seen: their saves find the
@@ -508,9 +568,17 @@ class Conversations:
             raise ValidationError("skip_same_role must be True or False")
         now = now_ms()
         encoded = encode_messages(messages, now, roles=ROLES)  # validates all of them
-        fresh = len(encoded) > 1 and not any_id_given(messages)
+        given = any_id_given(messages)
+        fresh = len(encoded) > 1 and not given
         if skip_same_role:
             encoded = drop_repeated_roles(encoded)
+        shape = _Shape(
+            guards=len(chunks(encoded)) if given else 0,
+            inserts=1 if len(encoded) == 1 else len(chunks(encoded)),
+            checks=len(select_by_ids(encoded)) if given else 0,
+            trims=keep is not None,
+            history=wanted > 0,
+        )
 
         def statements(thread_id: str | None) -> list[SqlArgs]:
             return save_statements(
@@ -522,56 +590,90 @@ class Conversations:
                 skip_same_role=skip_same_role,
                 history=wanted,
                 fresh_ids=fresh,
+                given_ids=given,
             )
 
         known = self._known.get(key)
         saved = None
         if known is not None:
-            saved = await self._save(statements(known), encoded, keep, wanted, known=True)
+            saved = await self._save(statements(known), encoded, shape, key, known)
         if saved is None:
             self._known.pop(key, None)
-            saved = await self._save(statements(None), encoded, keep, wanted, known=False)
-            assert saved is not None  # the batch created the thread row
+            try:
+                saved = await self._save(statements(None), encoded, shape, key, None)
+            except QueryError:
+                await self._refuse_if_deleted(key, now)
+                raise
+            if saved is None:  # no thread row: the conversation was deleted meanwhile
+                await self._refuse_if_deleted(key, now)
+                raise ConflictError("the conversation's thread row is missing after the save")
         if len(self._known) >= _KNOWN_LIMIT:
             self._known.clear()
         self._known[key] = saved[0]
-        thread_id, stored, history_rows, count = saved
+        thread_id, stored, history_rows, count, retried = saved
+        found = await with_identical_stored(self._store, thread_id, encoded, stored)
+        retried += len(found) - len(stored)  # made ids: a re-sent save found its own rows
+        stored = found
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,
             messages=oldest_first(history_rows),
             message_count=count,
             skipped=len(messages) - len(stored),
+            retried=retried,
         )
+
+    async def _refuse_if_deleted(self, key: tuple[str, str, str], began: int) -> None:
+        """Raise ConflictError when the conversation was deleted at or after ``began``
+        (the save raced the delete and the delete won: nothing was stored)."""
+        found = await self._store.execute(
+            f"""SELECT deleted_at FROM tombstones
+                WHERE kind = 'conversation' AND key = {_TOMBSTONE_KEY} AND deleted_at > ?4""",
+            (*key, began),
+        )
+        if found.values:
+            raise ConflictError(
+                f"conversation {key!r} was deleted after this save began; nothing was stored"
+            )
 
     async def _save(
         self,
         statements: list[SqlArgs],
         encoded: list[MessageRow],
-        keep: int | None,
-        wanted: int,
-        *,
-        known: bool,
-    ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int] | None:
-        """One save's batch (see save_statements); ``known``: it finds the thread by id,
-        without the upsert, and None means that thread row turned out to be gone (nothing
-        was written then)."""
+        shape: _Shape,
+        key: tuple[str, str, str],
+        known: str | None,
+    ) -> tuple[str, list[Message], Sequence[Sequence[Any]], int, int] | None:
+        """One save's batch (see save_statements); ``known``: the thread id it finds the
+        thread by, without the upsert, and None means that thread row turned out to be
+        gone (nothing was written then). A given message id stored elsewhere or with
+        other content is a ConflictError naming it (nothing written either)."""
         try:
             results = await self._store.batch(statements)
         except QueryError:
-            if known:  # e.g. the one-message insert found no thread: NULL
+            if shape.guards:
+                found = await self._store.execute(f"SELECT id FROM threads WHERE {_KEY_WHERE}", key)
+                thread = found.scalar()
+                await raise_id_conflict(
+                    self._store, encoded, thread if isinstance(thread, str) else None
+                )
+            if known is not None:  # e.g. the one-message insert found no thread: NULL
                 return None
             raise
-        state = len(statements) - 1 - (wanted > 0)
+        state = len(statements) - 1 - shape.history
         state_rows = results[state].values
         if not state_rows:  # no thread row (only possible for a known thread id)
             return None
         found_id, count = state_rows[0]
-        first = 0 if known else 1
-        inserts = state - first - 1 - (keep is not None)
-        stored = stored_messages(results, first, inserts, str(found_id), encoded)
-        history_rows = results[-1].values if wanted else ()
-        return str(found_id), stored, history_rows, int(count or 0)
+        first = (0 if known is not None else 1) + shape.guards
+        stored = stored_messages(results, first, shape.inserts, str(found_id), encoded)
+        retried = 0
+        if shape.checks:
+            at = first + shape.inserts
+            rows = [r for result in results[at : at + shape.checks] for r in result.values]
+            stored, retried = with_retries(stored, rows, encoded)
+        history_rows = results[-1].values if shape.history else ()
+        return str(found_id), stored, history_rows, int(count or 0), retried
 
     async def newest(
         self,
@@ -580,13 +682,17 @@ class Conversations:
         agent_id: str,
         limit: int = 50,
         *,
+        before: Message | int | None = None,
         before_seq: int | None = None,
     ) -> list[Message]:
-        """The newest ``limit`` messages, oldest first; pass the first one's ``seq`` as
-        ``before_seq`` to page to older messages. Unknown conversation: empty list."""
+        """The newest ``limit`` messages, oldest first; pass the first one as ``before``
+        (or its ``seq``; the older keyword ``before_seq`` still works) to page to older
+        messages. Unknown conversation: empty list."""
         key = _key(user_id, session_id, agent_id)
         limit = require_limit(limit, MAX_READ)
-        if before_seq is not None and (
+        if before is not None:
+            before_seq = seq_cursor("before", before)
+        elif before_seq is not None and (
             isinstance(before_seq, bool) or not isinstance(before_seq, int)
         ):
             raise ValidationError(f"before_seq must be an integer, not {before_seq!r}")
@@ -599,24 +705,21 @@ class Conversations:
         session_id: str,
         limit: int = 100,
         *,
-        before: tuple[int, str] | None = None,
+        before: SessionMessage | Message | tuple[int, str] | None = None,
     ) -> list[SessionMessage]:
         """The newest ``limit`` messages of a session across all its agents, oldest first.
 
         Order: ``created_at``, then message ``id`` (UUIDv7 when made by sqlstore, so ties
-        within a millisecond follow creation order). To page to older messages pass
-        ``before=(first.message.created_at, first.message.id)`` of the previous page.
+        within a millisecond follow creation order). To page to older messages pass the
+        first one of the previous page as ``before`` (or
+        ``(first.message.created_at, first.message.id)``).
         """
         user_id = require_id("user_id", user_id)
         session_id = require_id("session_id", session_id)
         limit = require_limit(limit, MAX_READ)
         at, after_id = _before(before)
         result = await self._store.execute(
-            f"""SELECT {_M_COLUMNS}, t.agent_id AS agent_id
-                FROM threads AS t JOIN messages AS m ON m.thread_id = t.id
-                WHERE t.user_id = ?1 AND t.session_id = ?2 AND t.agent_id IS NOT NULL
-                  AND (m.created_at < ?3 OR (m.created_at = ?3 AND m.id < ?4))
-                ORDER BY m.created_at DESC, m.id DESC LIMIT ?5""",
+            _SESSION_PAGE,
             (user_id, session_id, at, after_id if before is not None else "\uffff", limit),
         )
         # Newest first from SQL (one sort); turned chronological here, not by a second sort.
@@ -627,10 +730,10 @@ class Conversations:
         user_id: str,
         limit: int = 50,
         *,
-        before: tuple[int, str] | None = None,
+        before: SessionSummary | tuple[int, str] | None = None,
     ) -> list[SessionSummary]:
-        """A user's sessions, most recently active first. To page on, pass
-        ``before=(last.updated_at, last.session_id)`` of the previous page."""
+        """A user's sessions, most recently active first. To page on, pass the last one
+        of the previous page as ``before`` (or ``(last.updated_at, last.session_id)``)."""
         user_id = require_id("user_id", user_id)
         limit = require_limit(limit)
         at, after_session = _before(before)
@@ -687,8 +790,18 @@ class Conversations:
         )
 
     async def _delete(self, where: str, args: tuple[str, ...]) -> Deleted:
-        (result,) = await self._store.batch(
-            [(f"DELETE FROM threads WHERE {where} RETURNING message_count", args)]
+        now = f"?{len(args) + 1}"
+        _, result = await self._store.batch(
+            [
+                (
+                    f"""INSERT INTO tombstones (kind, key, deleted_at)
+                    SELECT 'conversation', json_array(user_id, session_id, agent_id), {now}
+                    FROM threads WHERE {where}
+                    ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at""",
+                    (*args, now_ms()),
+                ),
+                (f"DELETE FROM threads WHERE {where} RETURNING message_count", args),
+            ]
         )
         self._known.clear()  # (a key deleted elsewhere is caught by the save itself)
         return Deleted(
@@ -697,8 +810,13 @@ class Conversations:
         )
 
 
+Conversations = ConversationStore
+"""The older name of ``ConversationStore`` (every domain API class is ``<Item>Store``)."""
+
+
 __all__ = [
     "MAX_READ",
+    "ConversationStore",
     "Conversations",
     "Deleted",
     "NewMessage",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError, QueryError, ValidationError
+from ..errors import ConflictError, NotFoundError, QueryError, ValidationError
 from .common import (
     dumps,
     keyset_cursor,
@@ -26,8 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args
-    from ..store import Store
+    from ..drivers import Args, Executor
 
 FEEDBACK_COLUMNS = (
     "id, thread_id, message_id, user_id, agent_id, rating, comment, correction, query, "
@@ -35,11 +34,14 @@ FEEDBACK_COLUMNS = (
 )
 MAX_TEXT_LENGTH = 1_000_000
 
-# A retried add (same id) answers the stored row instead of failing or duplicating.
+# An id already stored inserts nothing; the stored row, read in the same batch, tells an
+# idempotent retry (identical content: answered with the stored row) from a conflict.
 _ADD = f"""INSERT INTO feedback ({FEEDBACK_COLUMNS})
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET id = feedback.id
+    ON CONFLICT (id) DO NOTHING
     RETURNING {FEEDBACK_COLUMNS}"""
+
+_GET = f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE id = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,7 @@ def _text(name: str, value: Any) -> str | None:
 class FeedbackStore:
     """Feedback on threads, messages and agents (``store.feedback``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def add(
@@ -124,7 +126,9 @@ class FeedbackStore:
     ) -> Feedback:
         """Store one piece of feedback. A missing thread is a NotFoundError.
 
-        With ``feedback_id`` a retried call answers the row already stored.
+        With ``feedback_id`` (the ``add`` rule): an id already stored with the same content
+        (every field; ``created_at`` too when given) is an idempotent retry answered with
+        the stored row; with other content it is a ConflictError, and nothing changes.
         """
         args = (
             require_id("feedback_id", feedback_id) if feedback_id is not None else new_id(),
@@ -141,13 +145,22 @@ class FeedbackStore:
             now_ms() if created_at is None else require_time("created_at", created_at),
         )
         try:
-            row = (await self._store.execute(_ADD, args)).first()
+            # The stored row is read in the same batch, also for an id made here: a write
+            # re-sent after its first answer was lost finds the row it made.
+            added, stored = await self._store.batch([(_ADD, args), (_GET, (args[0],))])
         except QueryError as exc:
             if thread_id is not None and "FOREIGN" in f"{exc} {exc.code}".upper():
                 raise NotFoundError(f"no thread {thread_id!r}") from exc
             raise
-        assert row is not None  # an upsert with RETURNING answers one row
-        return feedback_from_row(row)
+        if added.values:
+            return feedback_from_row(added.values[0])
+        kept = stored.values[0]
+        same = tuple(kept[1:11]) == args[1:11] and (created_at is None or kept[11] == args[11])
+        if not same:
+            raise ConflictError(
+                f"feedback {args[0]!r} is already stored with other content; nothing changed"
+            )
+        return feedback_from_row(kept)
 
     async def list(
         self,

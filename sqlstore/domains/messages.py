@@ -1,8 +1,9 @@
 """Messages of a thread: the shared SQL every conversation-shaped domain builds on.
 
 A thread's messages have a per-thread ``seq`` (1, 2, 3, ...) allocated inside SQL as
-``MAX(seq) + 1`` in the same transaction as the insert, so concurrent writers never
-collide and nothing is read into Python first. Many messages go in with one statement
+the thread's highest seq ever + 1 (``TOP_SEQ``) in the same transaction as the insert, so
+concurrent writers never collide, nothing is read into Python first, and a seq is never
+reused after a delete. Many messages go in with one statement
 per VALUES_ROWS messages (``INSERT ... SELECT ... FROM (VALUES (?, ...), ...)``), all in
 the caller's one batch: bound values cost SQLite less than parsing a JSON array per row
 (``json_each``; 13 % slower for 100 messages on SQLite 3.40). Ids are made client-side,
@@ -19,19 +20,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from ..drivers import Result, Statement
-from ..errors import ValidationError
+from ..drivers import Executor, Result, Statement
+from ..errors import ConflictError, ValidationError
+from ..values import MAX_JSON_BYTES
 from .common import dumps, loads, new_id, new_ids, require_dict, require_id, require_time
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 """The roles a message may have."""
 
-MAX_CONTENT_BYTES = 1_048_576
-"""The largest JSON-encoded content (1 MiB) one message may carry."""
+MAX_CONTENT_BYTES = MAX_JSON_BYTES
+"""The largest JSON-encoded content (1 MiB of UTF-8) one message may carry."""
 
 MESSAGE_COLUMNS = "id, thread_id, seq, role, content, metadata, run_id, created_at"
+
+TOP_SEQ = """COALESCE((SELECT MAX(last_seq, COALESCE(
+    (SELECT MAX(seq) FROM messages WHERE thread_id = {thread}), 0))
+    FROM threads WHERE id = {thread}), 0)"""
+"""The highest ``seq`` the thread ever had (format ``thread`` with an SQL expression of its
+id): its ``last_seq`` (the high-water mark, which deletes never lower), or a message above
+it stored earlier in the same batch. A deleted newest message's seq is never reused."""
 
 
 @dataclass(slots=True)
@@ -74,6 +81,18 @@ class NewMessage:
     created_at: int | None = None
     id: str | None = None
     run_id: str | None = None
+
+
+def seq_cursor(name: str, value: Any) -> int | None:
+    """A keyset position in a thread: a Message's ``seq`` (the boundary item of the page
+    the caller has), a non-negative integer seq, or None for the first page."""
+    if value is None:
+        return None
+    if isinstance(value, Message):
+        return value.seq
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} must be a Message of the previous page or its seq")
+    return value
 
 
 def message_from_row(row: Sequence[Any]) -> Message:
@@ -121,15 +140,9 @@ def encode_messages(
             id_value, run_value = msg.id, msg.run_id
         if role not in roles:
             raise ValidationError(f"message {i}: unknown role {role!r}; allowed: {sorted(roles)}")
-        try:
-            content = orjson.dumps(content_value).decode("utf-8")
-        except TypeError as exc:
-            raise ValidationError(f"message {i} content is not JSON-serializable: {exc}") from None
-        if len(content) > MAX_CONTENT_BYTES:
-            raise ValidationError(
-                f"message {i} content is {len(content)} bytes of JSON; the limit is "
-                f"{MAX_CONTENT_BYTES}"
-            )
+        if content_value is None:
+            raise ValidationError(f"message {i} has no content (None); nothing was stored")
+        content = dumps(content_value, f"message {i} content", MAX_CONTENT_BYTES)
         if meta_value is None or (type(meta_value) is dict and not meta_value):
             metadata = "{}"
         else:
@@ -221,8 +234,8 @@ def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statemen
         statements.append(
             (
                 f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-                SELECT n.id, ?1, (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1)
-                       + n.k - ?2 + 1, n.role, n.content, n.metadata, n.run_id, n.created_at
+                SELECT n.id, ?1, {TOP_SEQ.format(thread="?1")} + n.k - ?2 + 1,
+                       n.role, n.content, n.metadata, n.run_id, n.created_at
                 FROM (SELECT {VALUE_COLUMNS} FROM {values}) AS n
                 WHERE 1
                 ON CONFLICT (id) DO NOTHING
@@ -234,8 +247,7 @@ def insert_messages(thread_id: str, rows: Sequence[MessageRow]) -> list[Statemen
 
 
 _INSERT_ONE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-    VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
-            ?3, ?4, ?5, ?6, ?7)
+    VALUES (?1, ?2, {TOP_SEQ.format(thread="?2")} + 1, ?3, ?4, ?5, ?6, ?7)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, seq"""
 """One message: a single VALUES row (no numbered VALUES table, no temp table) that returns
@@ -277,6 +289,105 @@ def stored_messages(
     return found
 
 
+# Message ids: one id names one message in the whole database. A caller-given id that is
+# already stored is an idempotent retry when the stored message is the same one (same
+# thread, role, content, metadata and run); anything else is a ConflictError and nothing
+# of the call is stored. The guard below runs in the call's batch before its inserts and
+# fails the batch (malformed JSON: portable, no RAISE() outside triggers) on a conflict;
+# the caller then names the conflicting ids (see ``id_conflict``). The thread's expression
+# comes first in the text: the VALUES table's anonymous parameters follow its ?1...?N.
+_ID_GUARD = f"""SELECT CASE WHEN EXISTS (
+    SELECT 1 FROM (SELECT ({{thread}}) AS id) AS t,
+                  (SELECT {VALUE_COLUMNS} FROM {{values}}) AS n
+    JOIN messages AS m ON m.id = n.id
+    WHERE m.thread_id IS NOT t.id OR m.role IS NOT n.role
+       OR m.content IS NOT n.content OR m.metadata IS NOT n.metadata
+       OR m.run_id IS NOT n.run_id)
+    THEN json('a message id is stored with other content or in another thread') ELSE 1 END"""
+
+
+def id_guards(
+    thread: str, thread_args: Sequence[Any], rows: Sequence[MessageRow]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """Statements that fail the batch when one of ``rows``' ids is stored in another thread
+    or with other content (one per VALUES_ROWS rows). ``thread`` is an SQL expression of the
+    thread's id over exactly the parameters ``thread_args`` (numbered ?1...?N, all used);
+    run them after the thread row is made and before the inserts."""
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    for start, part in chunks(rows):
+        values, args = values_table(part, start)
+        statements.append((_ID_GUARD.format(values=values, thread=thread), (*thread_args, *args)))
+    return statements
+
+
+MAX_IDS_PER_SELECT = 500
+"""Ids per ``select_by_ids`` statement (bound parameters stay under 999)."""
+
+
+def select_by_ids(rows: Sequence[MessageRow]) -> list[tuple[str, tuple[Any, ...]]]:
+    """SELECTs of the stored messages (MESSAGE_COLUMNS) whose ids are among ``rows``'."""
+    ids = [row[0] for row in rows]
+    return [
+        (
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({', '.join('?' * len(part))})",
+            tuple(part),
+        )
+        for part in (
+            ids[i : i + MAX_IDS_PER_SELECT] for i in range(0, len(ids), MAX_IDS_PER_SELECT)
+        )
+    ]
+
+
+def id_conflict(
+    stored: Sequence[Sequence[Any]], rows: Sequence[MessageRow], thread_id: str | None
+) -> ConflictError | None:
+    """The ConflictError naming each of ``rows``' ids that is stored (``stored``: rows of
+    ``select_by_ids``) in another thread than ``thread_id`` (None: the thread does not
+    exist yet) or with other content; None when there is no such id."""
+    given = {row[0]: row for row in rows}
+    problems: list[str] = []
+    for found in stored:
+        mid, where = found[0], found[1]
+        row = given.get(mid)
+        if row is None:
+            continue
+        if where != thread_id:
+            problems.append(f"message id {mid!r} is already stored in thread {where!r}")
+        elif (found[3], found[4], found[5], found[6]) != (row[1], row[2], row[3], row[4]):
+            problems.append(f"message id {mid!r} is already stored with other content")
+    if not problems:
+        return None
+    return ConflictError("; ".join(problems) + "; nothing of this call was stored")
+
+
+async def raise_id_conflict(
+    db: Executor, rows: Sequence[MessageRow], thread_id: str | None
+) -> None:
+    """After a batch with ``id_guards`` failed: raise the ConflictError naming the ids that
+    made it fail, if any (the caller re-raises the batch's own error otherwise)."""
+    results = await db.batch(select_by_ids(rows))
+    error = id_conflict([r for result in results for r in result.values], rows, thread_id)
+    if error is not None:
+        raise error
+
+
+def with_retries(
+    inserted: list[Message], stored: Sequence[Sequence[Any]], rows: Sequence[MessageRow]
+) -> tuple[list[Message], int]:
+    """The messages of a call that are stored, in ``seq`` order: those its INSERTs stored
+    (``inserted``) and those an earlier identical call stored (idempotent retries, found
+    in ``stored``: rows of ``select_by_ids`` read in the same batch after the inserts);
+    and how many of them were retries."""
+    new = {m.id for m in inserted}
+    wanted = {row[0] for row in rows}
+    retried = [message_from_row(r) for r in stored if r[0] in wanted and r[0] not in new]
+    if not retried:
+        return inserted, 0
+    both = [*inserted, *retried]
+    both.sort(key=lambda m: m.seq)
+    return both, len(retried)
+
+
 def update_thread_counters(thread_id: str, now: int) -> Statement:
     """Bring a thread's ``last_seq``, ``message_count`` and ``updated_at`` up to date
     after inserts (and before any trimming), touching only the new messages' index range."""
@@ -284,7 +395,8 @@ def update_thread_counters(thread_id: str, now: int) -> Statement:
         """UPDATE threads SET
             message_count = message_count + (
                 SELECT count(*) FROM messages WHERE thread_id = ?1 AND seq > threads.last_seq),
-            last_seq = COALESCE((SELECT MAX(seq) FROM messages WHERE thread_id = ?1), last_seq),
+            last_seq = MAX(last_seq, COALESCE(
+                (SELECT MAX(seq) FROM messages WHERE thread_id = ?1), 0)),
             updated_at = MAX(updated_at, ?2)
         WHERE id = ?1""",
         (thread_id, now),
@@ -314,3 +426,34 @@ def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:
         WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3""",
         (thread_id, after_seq, limit),
     )
+
+
+async def with_identical_stored(
+    db: Executor, thread_id: str, rows: Sequence[MessageRow], stored: list[Message]
+) -> list[Message]:
+    """``stored`` plus each message of ``rows`` whose insert was skipped because its id is
+    taken in this thread by an identical message (same role, content, metadata and run;
+    the stored time is kept): the same message, stored by an earlier send of this very
+    write whose answer was lost, or by a retry of the call, so it counts as stored.
+    Oldest first. Reads (by id, through the primary key) only when something was skipped."""
+    taken = {m.id for m in stored}
+    missing = [row for row in rows if row[0] not in taken]
+    if not missing:
+        return stored
+    found: dict[str, Message] = {}
+    for sql, args in select_by_ids(missing):
+        for r in (await db.execute(sql, args)).values:
+            message = message_from_row(r)
+            found[message.id] = message
+    settled = list(stored)
+    for mid, role, content, meta, run_id, _ in missing:
+        same = found.get(mid)
+        if (
+            same is not None
+            and same.thread_id == thread_id
+            and (same.role, same.content, same.metadata, same.run_id)
+            == (role, loads(content), loads(meta, {}), run_id)
+        ):
+            settled.append(same)
+    settled.sort(key=lambda m: m.seq)
+    return settled

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import ConfigurationError, ValidationError
+from ..values import MAX_JSON_BYTES
 from .team_models import config_dict
 
 SUFFIXES = (".json", ".yaml", ".yml")
@@ -19,6 +20,11 @@ SUFFIXES = (".json", ".yaml", ".yml")
 
 FORMATS = ("json", "yaml")
 """Export formats."""
+
+
+MAX_FILE_BYTES = 4 * MAX_JSON_BYTES
+"""The largest team file or config text read (YAML may be wordier than its JSON); the
+config itself must still fit in MAX_JSON_BYTES once stored as JSON."""
 
 
 def _yaml() -> ModuleType:
@@ -31,15 +37,45 @@ def _yaml() -> ModuleType:
     return yaml
 
 
+_loader: Any = None
+
+
+def _no_alias_loader() -> Any:
+    """pyyaml's SafeLoader, refusing aliases (``*name``, ``<<: *name``) as it meets them:
+    a few hundred bytes of nested aliases expand to gigabytes, while a config without them
+    takes memory in proportion to its text."""
+    global _loader
+    if _loader is None:
+        yaml = _yaml()
+
+        class NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+            def compose_node(self, parent: Any, index: Any) -> Any:
+                if self.check_event(yaml.AliasEvent):
+                    anchor = self.peek_event().anchor
+                    raise ValidationError(
+                        f"YAML aliases (*{anchor}) are not accepted in a team config; "
+                        "write the value out"
+                    )
+                return super().compose_node(parent, index)
+
+        _loader = NoAliasLoader
+    return _loader
+
+
 def parse_config(text: str | bytes, fmt: str, what: str = "config") -> dict[str, Any]:
-    """A config dict from JSON or YAML text; malformed text is a ValidationError."""
+    """A config dict from JSON or YAML text; malformed or oversized text, and YAML aliases,
+    are a ValidationError."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ValidationError(f"{what}: {len(text)} bytes; the limit is {MAX_FILE_BYTES}")
     try:
         if fmt == "json":
             value = orjson.loads(text)
         else:
             yaml = _yaml()
             try:
-                value = yaml.safe_load(text)
+                value = yaml.load(text, Loader=_no_alias_loader())  # a SafeLoader
+            except ValidationError as exc:
+                raise ValidationError(f"{what}: {exc}") from None
             except yaml.YAMLError as exc:
                 raise ValidationError(f"{what}: invalid YAML: {exc}") from None
     except orjson.JSONDecodeError as exc:
@@ -48,13 +84,14 @@ def parse_config(text: str | bytes, fmt: str, what: str = "config") -> dict[str,
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """The config in a .json, .yaml or .yml file."""
+    """The config in a .json, .yaml or .yml file (at most MAX_FILE_BYTES)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValidationError(f"{p}: a team file must end in one of {list(SUFFIXES)}")
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more than the limit in memory
     except OSError as exc:
         raise ValidationError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
     return parse_config(data, "json" if suffix == ".json" else "yaml", str(p))

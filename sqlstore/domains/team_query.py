@@ -18,6 +18,18 @@ MAX_IN_VALUES = 500
 """The most values one IN filter may list."""
 
 
+def in_team_session(table: str) -> str:
+    """The condition that a row of ``table`` (runs or messages) belongs to a team session:
+    the teams API reads, updates and deletes only team sessions (threads with a team) and
+    their runs and messages; a conversation's or a thread's rows are never in its scope.
+    One primary-key lookup per row (an ``IN`` list would collect every team session; tursodb
+    takes no ``EXISTS`` in an upsert's ``WHERE``)."""
+    return (
+        "(SELECT team_session.team_id FROM threads AS team_session "
+        f"WHERE team_session.id = {table}.thread_id) IS NOT NULL"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     """How one entity maps onto its table: field → column, and what may filter or sort."""
@@ -102,7 +114,7 @@ RUN = Kind(
     filterable=frozenset({"id", "session_id", "user_id", "status"}),
     sortable=frozenset({"created_at", "updated_at", "id"}),
     default_order="-created_at",
-    scope="1",
+    scope=in_team_session("runs"),
 )
 
 MESSAGE = Kind(
@@ -123,7 +135,7 @@ MESSAGE = Kind(
     filterable=frozenset({"id", "session_id", "run_id", "role"}),
     sortable=frozenset({"seq", "created_at", "id"}),
     default_order="seq",
-    scope="1",
+    scope=in_team_session("messages"),
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TEAM, SESSION, RUN, MESSAGE)}
@@ -275,11 +287,11 @@ def delete_rows(
     """The statements of a delete, for one batch: ``DELETE ... RETURNING id`` of the
     matching rows, last; an empty filter needs ``everything``.
 
-    Deleting messages, or runs (whose messages go with them), first brings the counters
-    of the sessions that lose messages to what will be left (``message_count``, and
-    ``last_seq`` to the highest ``seq`` left, so the next message's seq and count follow
-    on): their other writers count only messages above ``last_seq``. That recount reads
-    each such session's messages once; deletes are rare, saves are not.
+    Deleting messages, or runs (whose messages go with them), first brings the
+    ``message_count`` of the sessions that lose messages to what will be left. ``last_seq``
+    (the high-water mark) stays: the next message gets a higher ``seq`` than any the
+    session ever had. That recount reads each such session's messages once; deletes are
+    rare, saves are not.
     """
     if not filters and not everything:
         raise ValidationError(
@@ -297,10 +309,8 @@ def delete_rows(
     recount = (
         f"""UPDATE threads SET
             message_count = (SELECT count(*) FROM messages
-                             WHERE thread_id = threads.id AND {kept}),
-            last_seq = (SELECT COALESCE(MAX(seq), 0) FROM messages
-                        WHERE thread_id = threads.id AND {kept})
+                             WHERE thread_id = threads.id AND {kept})
         WHERE id IN (SELECT thread_id FROM messages WHERE {going})""",
-        [*args, *args, *args],
+        [*args, *args],
     )
     return [recount, delete]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..drivers import Statement
-from ..errors import QueryError, ValidationError
+from ..errors import ConflictError, QueryError, ValidationError
 from .common import (
     dumps,
     loads,
@@ -56,12 +56,13 @@ from .team_query import (
     decode,
     decode_rows,
     delete_rows,
+    in_team_session,
     kind_of,
     select_page,
 )
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..drivers import Executor
 
 MAX_NAME_LENGTH = 1000
 DEFAULT_LIMIT = 100
@@ -143,8 +144,9 @@ SELECT :id, COALESCE(:session_id, ''),
        COALESCE(:user_id, (SELECT user_id FROM threads WHERE id = :session_id)),
        COALESCE(:status, 'created'), :task, :result, :error, COALESCE(:created_at, :now),
        COALESCE(:updated_at, :now)
-WHERE EXISTS (SELECT 1 FROM threads WHERE id = :session_id AND team_id IS NOT NULL)
-   OR EXISTS (SELECT 1 FROM runs WHERE id = :id)
+WHERE (EXISTS (SELECT 1 FROM threads WHERE id = :session_id AND team_id IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM runs WHERE id = :id))
+  AND NOT EXISTS (SELECT 1 FROM runs WHERE id = :id AND NOT {in_team_session("runs")})
 ON CONFLICT (id) DO UPDATE SET
     user_id = COALESCE(:user_id, runs.user_id),
     status = COALESCE(:status, runs.status),
@@ -159,8 +161,16 @@ _MESSAGE_UPDATE = f"""UPDATE messages SET
     content = COALESCE(:content, content),
     metadata = COALESCE(:metadata, metadata),
     run_id = COALESCE(:run_id, run_id)
-WHERE id = :id
+WHERE id = :id AND {in_team_session("messages")}
 RETURNING {MESSAGE.select_list}"""
+
+# A message id names one message in the whole database: a given id held by a thread that
+# is not a team session, or by another session than the one given, fails the batch
+# (malformed JSON, portable) before anything is written; ``upsert`` names it.
+_MESSAGE_ID_GUARD = f"""SELECT CASE WHEN EXISTS (
+    SELECT 1 FROM messages WHERE id = ?1
+    AND (thread_id IS NOT COALESCE(?2, thread_id) OR NOT {in_team_session("messages")}))
+    THEN json('message id taken') ELSE 1 END"""
 
 _TEAM_COLUMNS = "id, user_id, name, config, config_hash, version, created_at, updated_at"
 
@@ -174,7 +184,13 @@ WHERE user_id = ?1 AND config_hash = ?2 ORDER BY created_at, id LIMIT 1"""
 _EXPORT = "SELECT config FROM teams WHERE id = ?"
 
 _IMPORT_PLAIN = f"""INSERT INTO teams ({_TEAM_COLUMNS})
-VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) RETURNING {_TEAM_RETURNING.format("NULL")}"""
+VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6) ON CONFLICT (id) DO NOTHING
+RETURNING {_TEAM_RETURNING.format("NULL")}"""
+
+# The team a plain import made, when its insert finds its own fresh id taken: the same
+# import sent again after its answer was lost (same id, user, config hash and time).
+_IMPORT_OWN = f"""SELECT {_TEAM_RETURNING.format("NULL")} FROM teams
+WHERE id = ?1 AND user_id = ?2 AND config_hash = ?5 AND created_at = ?6"""
 
 
 def _label(config: dict[str, Any]) -> str | None:
@@ -185,7 +201,7 @@ def _label(config: dict[str, Any]) -> str | None:
 class TeamStore:
     """Teams, sessions, runs and messages of multi-agent teams: ``store.teams``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     # -- upsert -------------------------------------------------------------------------
@@ -206,6 +222,20 @@ class TeamStore:
             else:
                 results = await self._store.batch(plan.statements)
         except QueryError as exc:
+            if plan.kind is MESSAGE and plan.check_exists:
+                found = await self._store.execute(
+                    "SELECT m.thread_id, t.team_id FROM messages AS m"
+                    " JOIN threads AS t ON t.id = m.thread_id WHERE m.id = ?",
+                    (plan.id,),
+                )
+                holder, team = found.first() or (None, None)
+                session = getattr(entity, "session_id", None)
+                if holder is not None and (team is None or session not in (None, holder)):
+                    raise ConflictError(
+                        f"message id {plan.id!r} is already stored in thread {holder!r}"
+                        + ("" if session is None else f", not in session {session!r}")
+                        + "; nothing was written"
+                    ) from exc
             if plan.kind is MESSAGE and "FOREIGN KEY" in str(exc).upper():
                 return Response(False, "Message not stored: its session or run does not exist")
             raise
@@ -349,7 +379,8 @@ class TeamStore:
         if given is None:
             return _Upsert(MESSAGE, mid, stmts, len(stmts) - 1, False)
         check = ("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)", (mid,))
-        return _Upsert(MESSAGE, mid, [check, *stmts], len(stmts), True)
+        guard = (_MESSAGE_ID_GUARD, (mid, session_id))
+        return _Upsert(MESSAGE, mid, [check, guard, *stmts], len(stmts) + 1, True)
 
     # -- reads and deletes --------------------------------------------------------------
 
@@ -415,6 +446,10 @@ class TeamStore:
         args = (tid, user, _label(config), text, digest, now)
         if not check_exists:
             rows = (await self._store.execute(_IMPORT_PLAIN, args)).values
+            if not rows:
+                rows = (await self._store.execute(_IMPORT_OWN, args)).values
+                if not rows:
+                    raise ConflictError(f"team {tid!r} already exists")
             team = decode(TEAM, rows[0])
             assert isinstance(team, Team)
             team.config = config  # stored exactly as given, so not sent back

@@ -35,20 +35,26 @@ from .common import (
 from .messages import (
     Message,
     NewMessage,
+    any_id_given,
     encode_messages,
+    id_guards,
     insert_message,
     insert_messages,
     message_from_row,
     oldest_first,
+    raise_id_conflict,
+    select_by_ids,
     select_newest,
     select_oldest,
+    seq_cursor,
     stored_messages,
     update_thread_counters,
+    with_identical_stored,
+    with_retries,
 )
 
 if TYPE_CHECKING:
-    from ..drivers import Args, Result, Statement
-    from ..store import Store
+    from ..drivers import Args, Executor, Result, Statement
 
 THREAD_COLUMNS = (
     "id, user_id, session_id, agent_id, team_id, title, metadata, parent_id, fork_seq, "
@@ -108,6 +114,10 @@ def _segment(thread_id: str) -> str:
     return dumps(thread_id) + ","
 
 
+segment = _segment
+"""(public name: the retention module deletes threads with the same re-rooting)"""
+
+
 def _title(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"title must be a string or None, not {type(value).__name__}")
@@ -141,6 +151,9 @@ _REROOT_DESCENDANTS = f"""UPDATE threads SET
     WHERE root_id = (SELECT root_id FROM threads WHERE id = ?1)
       AND id <> ?1 AND lineage IS NOT NULL
       AND substr(lineage, 1, length({_X_CHAIN})) = {_X_CHAIN}"""
+
+REROOT_DESCENDANTS = _REROOT_DESCENDANTS
+"""The re-rooting of a deleted thread's forks over ?1 (its id) and ?2 (its segment)."""
 
 _DELETE = "DELETE FROM threads WHERE id = ? RETURNING id"
 
@@ -213,16 +226,29 @@ def select_messages_page(thread_id: str, limit: int, offset: int) -> Statement:
     )
 
 
+def _same_fork(
+    stored: Thread, parent: str, index: int, title: str | None, metadata: dict[str, Any] | None
+) -> bool:
+    """Whether ``stored`` is the fork these arguments make: the same parent, the same
+    number of copied messages, the given title and the given metadata keys."""
+    return (
+        stored.parent_id == parent
+        and stored.message_count == index + 1
+        and (title is None or stored.title == title)
+        and all(stored.metadata.get(k) == v for k, v in (metadata or {}).items())
+    )
+
+
 def _require_index(index: Any) -> int:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ValidationError(f"message index must be an integer >= 0, not {index!r}")
     return index
 
 
-class Threads:
+class ThreadStore:
     """Threads, their messages, forks and lineage (``store.threads``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Executor) -> None:
         self._store = store
 
     async def _query(self, statement: Statement) -> Result:
@@ -241,7 +267,10 @@ class Threads:
         metadata: dict[str, Any] | None = None,
         created_at: int | None = None,
     ) -> Thread:
-        """Create a thread; an id (or user/session/agent key) already taken is a ConflictError."""
+        """Create a thread (the ``create`` rule): a ``thread_id`` already stored with the
+        same user, session, agent, title and metadata (and ``created_at`` when given) is an
+        idempotent retry answered with the stored thread; a taken id with other content,
+        or a taken user/session/agent key, is a ConflictError and nothing changes."""
         user_id = require_id("user_id", user_id)
         tid = require_id("thread_id", thread_id) if thread_id is not None else new_id()
         args = (
@@ -253,9 +282,20 @@ class Threads:
             dumps(require_dict("metadata", metadata), "metadata"),
             now_ms() if created_at is None else require_time("created_at", created_at),
         )
-        row = (await self._store.execute(_CREATE, args)).first()
+        # The stored row is read in the same batch: an identical one is this very create
+        # again (a retry, or a re-send whose first answer was lost, also with an id made here).
+        made, stored = await self._store.batch([(_CREATE, args), (_GET, (tid,))])
+        row = made.first()
+        kept = stored.first()
+        if row is None and kept is not None:
+            same = kept[4] is None and (kept[1], kept[2], kept[3], kept[5], kept[6]) == args[1:6]
+            if same and (created_at is None or kept[12] == args[6]):
+                return thread_from_row(kept)
         if row is None:
-            raise ConflictError(f"thread {tid!r} (or its user/session/agent key) already exists")
+            raise ConflictError(
+                f"thread {tid!r} (or its user/session/agent key) already exists with other "
+                "content; nothing changed"
+            )
         return thread_from_row(row)
 
     async def get(self, thread_id: str) -> Thread | None:
@@ -327,20 +367,37 @@ class Threads:
     ) -> builtins.list[Message]:
         """Append messages (one batch, counters bumped); the stored ones, oldest first.
 
-        A message id already stored is skipped, so a retried call stores nothing twice.
+        Message ids follow the one rule (see README, "API rules"): a given id already
+        stored in this thread with the same role, content, metadata and run is an
+        idempotent retry (the stored message is returned, nothing is stored twice); stored
+        in another thread or with other content it is a ConflictError naming it, and
+        nothing of the call is stored.
         """
         tid = require_id("thread_id", thread_id)
         now = now_ms()
         rows = encode_messages(messages, now)
         one = len(rows) == 1
         inserts = [insert_message(tid, rows[0])] if one else insert_messages(tid, rows)
+        given = any_id_given(messages)
+        guards = id_guards("?1", (tid,), rows) if given else []
+        checks = select_by_ids(rows) if given else []
         try:
-            results = await self._store.batch([*inserts, update_thread_counters(tid, now)])
+            results = await self._store.batch(
+                [*guards, *inserts, update_thread_counters(tid, now), *checks]
+            )
         except QueryError as exc:
+            if given:
+                await raise_id_conflict(self._store, rows, tid)
             if await self.get(tid) is None:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
-        return stored_messages(results, 0, len(inserts), tid, rows)
+        stored = stored_messages(results, len(guards), len(inserts), tid, rows)
+        if given:
+            found = [r for result in results[len(results) - len(checks) :] for r in result.values]
+            stored, _ = with_retries(stored, found, rows)
+            return stored
+        # Ids made here: a re-sent write (its first answer lost) finds its own rows.
+        return await with_identical_stored(self._store, tid, rows, stored)
 
     async def add_message(
         self,
@@ -354,29 +411,43 @@ class Threads:
     ) -> Message:
         """Append one message (see add_messages)."""
         message = NewMessage(role, content, metadata or {}, created_at, message_id)
-        stored = await self.add_messages(thread_id, [message])
-        if not stored:
-            raise ConflictError(f"message {message_id!r} is already stored")
-        return stored[0]
+        (stored,) = await self.add_messages(thread_id, [message])
+        return stored
 
     async def messages(
-        self, thread_id: str, *, limit: int = 100, after_seq: int = 0
+        self,
+        thread_id: str,
+        *,
+        limit: int = 100,
+        after: Message | int | None = None,
+        after_seq: int = 0,
     ) -> builtins.list[Message]:
-        """Messages oldest first; pass the last one's ``seq`` as ``after_seq`` to page on."""
+        """Messages oldest first; pass the last one as ``after`` (or its ``seq``; the
+        older keyword ``after_seq`` still works) to page on."""
         tid = require_id("thread_id", thread_id)
-        after = require_time("after_seq", after_seq)
-        statement = select_oldest(tid, require_limit(limit), after)
+        position = seq_cursor("after", after)
+        start = require_time("after_seq", after_seq) if position is None else position
+        statement = select_oldest(tid, require_limit(limit), start)
         return [message_from_row(r) for r in (await self._query(statement)).values]
 
     async def recent_messages(
-        self, thread_id: str, *, limit: int = 50, before_seq: int | None = None
+        self,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        before: Message | int | None = None,
+        before_seq: int | None = None,
     ) -> builtins.list[Message]:
         """The newest ``limit`` messages in chronological order (the agent-memory read).
 
-        Pass the first one's ``seq`` as ``before_seq`` to page further back.
+        Pass the first one as ``before`` (or its ``seq``; the older keyword
+        ``before_seq`` still works) to page further back.
         """
         tid = require_id("thread_id", thread_id)
-        before = None if before_seq is None else require_time("before_seq", before_seq)
+        if before is None:
+            before = None if before_seq is None else require_time("before_seq", before_seq)
+        else:
+            before = seq_cursor("before", before)
         statement = select_newest(tid, require_limit(limit), before)
         return oldest_first((await self._query(statement)).values)
 
@@ -400,7 +471,7 @@ class Threads:
         """
         parent = require_id("thread_id", thread_id)
         index = _require_index(index)
-        child = require_id("new_thread_id", new_thread_id) if new_thread_id else new_id()
+        child = new_id() if new_thread_id is None else require_id("new_thread_id", new_thread_id)
         if child == parent:
             raise ValidationError("a fork needs an id of its own")
         now = now_ms()
@@ -425,6 +496,9 @@ class Threads:
         except QueryError as exc:
             text = f"{exc} {exc.code}".upper()
             if "UNIQUE" in text or "PRIMARY" in text:
+                stored = await self.get(child)
+                if stored is not None and _same_fork(stored, parent, index, title, metadata):
+                    return stored  # the create rule: an identical fork again is a retry
                 raise ConflictError(f"thread {child!r} already exists") from exc
             if await self.get(parent) is None:
                 raise NotFoundError(f"no thread {parent!r}") from exc
@@ -470,3 +544,7 @@ class Threads:
                         following.append(kid.id)
             frontier = following
         return Lineage(thread, ancestors, descendants)
+
+
+Threads = ThreadStore
+"""The older name of ``ThreadStore`` (every domain API class is ``<Item>Store``)."""

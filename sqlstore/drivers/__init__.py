@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
-from .base import EMPTY_RESULT, Args, Client, Result, Row, Statement, Value
+from .base import EMPTY_RESULT, Args, Client, Executor, Result, Row, Statement, Value
 
 ACCEPTED = (
     "file:PATH, file::memory:, :memory: (local SQLite file); "
@@ -19,13 +21,32 @@ __all__ = [
     "EMPTY_RESULT",
     "Args",
     "Client",
+    "Executor",
     "Result",
     "Row",
     "Statement",
     "Value",
     "backend_of",
     "connect",
+    "redact_url",
 ]
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to show: any user info (a password may be a token) and every query
+    value (``authToken=``, or a mistyped name for it) replaced by ``***``."""
+    if "@" not in url and "?" not in url:
+        return url
+    head, _, query = url.partition("?")
+    if "@" in head:
+        try:
+            parts = urlsplit(head)
+        except ValueError:
+            return "(a URL that cannot be parsed)"
+        if "@" in parts.netloc:
+            netloc = "***@" + parts.netloc.rsplit("@", 1)[1]
+            head = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return head + ("?" + re.sub(r"=[^&;#]*", "=***", query) if query else "")
 
 
 def backend_of(url: Any) -> str:
@@ -41,7 +62,7 @@ def backend_of(url: Any) -> str:
         return "remote"
     if scheme in ("ws", "wss"):
         return "ws"
-    raise ConfigurationError(f"unsupported database URL {url!r}; accepted: {ACCEPTED}")
+    raise ConfigurationError(f"unsupported database URL {redact_url(url)!r}; accepted: {ACCEPTED}")
 
 
 async def connect(url: Any, *, auth_token: str | None = None, **options: Any) -> Client:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ValidationError
+from ..values import check_args, check_rows
 from .params import Params, params_of
 
 Value: TypeAlias = int | float | str | bytes | None
@@ -17,9 +19,6 @@ Args: TypeAlias = Sequence[Any] | Mapping[str, Any]
 
 Statement: TypeAlias = str | tuple[str, Args]
 """A SQL string, or a ``(sql, args)`` pair."""
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 class Row(Sequence[Value]):
@@ -114,6 +113,18 @@ EMPTY_RESULT = Result((), ())
 """The shared result of a statement that returns no columns."""
 
 
+class Executor(Protocol):
+    """What a domain needs: one statement, one atomic batch (a Client or a Store)."""
+
+    async def execute(self, sql: str, args: Args = ()) -> Result:
+        """Run one statement (in its own transaction) and return its result."""
+        ...
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        """Run statements in one transaction: all commit, or none do."""
+        ...
+
+
 @runtime_checkable
 class Client(Protocol):
     """What every driver offers: one statement, one atomic batch, close."""
@@ -134,35 +145,12 @@ class Client(Protocol):
         ...
 
 
-def check_value(value: Any) -> Value:
-    """Return ``value`` as a storable SQLite value, or raise ValidationError."""
-    kind = type(value)
-    if value is None or kind is str or kind is float:
-        return value  # type: ignore[no-any-return]
-    if kind is bool:
-        return int(value)
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(f"integer {value} is outside SQLite's signed 64-bit range")
-        return int(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise ValidationError(
-        f"cannot bind a value of type {kind.__name__}; "
-        "use None, int, float, str or bytes (encode JSON yourself)"
-    )
-
-
 PlainArgs: TypeAlias = Sequence[Any] | dict[str, Any]
 """Arguments after the structural check: a sequence, or a dict keyed without prefixes."""
 
 
 def normalize_args(args: Any) -> PlainArgs:
-    """Check the shape of a statement's arguments (values are checked by each driver).
+    """Check a statement's arguments: their shape, and each value (``values.check_args``).
 
     Named argument keys may be written with or without their ``:``, ``@`` or ``$`` prefix.
     """
@@ -175,14 +163,18 @@ def normalize_args(args: Any) -> PlainArgs:
             if name in named:
                 raise ValidationError(f"the named argument {name!r} is given twice")
             named[name] = value
+        check_args(named.values())
         return named
     if isinstance(args, tuple | list):
+        check_args(args)
         return args
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise ValidationError(
             f"statement arguments must be a sequence or a mapping, not {type(args).__name__}"
         )
-    return tuple(args)
+    plain = tuple(args)
+    check_args(plain)
+    return plain
 
 
 _TRANSACTION_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -195,6 +187,17 @@ def leading_keyword(sql: str) -> str:
     rest = sql[start.end() if start else 0 :]
     word = re.match(r"[A-Za-z]+", rest)
     return word.group(0).upper() if word else ""
+
+
+READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
+"""First keywords of statements that only read. ``WITH`` is not one: it may lead a write."""
+
+
+@functools.lru_cache(maxsize=1024)
+def reads_only(sql: str) -> bool:
+    """Whether a statement only reads (by its first keyword; see READ_WORDS); cached,
+    since domains reuse a few fixed texts."""
+    return leading_keyword(sql) in READ_WORDS
 
 
 _CHECKED_SQL: dict[str, Params] = {}
@@ -249,7 +252,7 @@ def normalize_statement(stmt: Any) -> tuple[str, PlainArgs]:
 
 
 def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArgs]]:
-    """Check the shape of every statement of a batch before any of it is sent.
+    """Check every statement of a batch, its shape and values, before any of it is sent.
 
     The common shape, a ``(sql, tuple_or_list)`` pair, is passed through as it is, and a
     run of one SQL text is checked once, so large batches cost little here.
@@ -260,6 +263,8 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
         raise ValidationError("batch() takes a sequence of statements")
     out: list[tuple[str, Any]] = []
     append = out.append
+    rows: list[Any] = []  # the pass-through arguments (tuples, lists), checked together below
+    keep = rows.append
     checked: str | None = None
     expected = -1  # how many positional values the checked SQL takes (-1: it has names)
     for stmt in statements:
@@ -273,13 +278,15 @@ def normalize_batch(statements: Sequence[Statement]) -> list[tuple[str, PlainArg
                     expected = -1 if params.names else params.positional
                 if len(args) != expected:
                     params.check(list(args))  # raises, saying why
+                keep(args)
                 append((sql, args))
                 continue
-        sql, plain = normalize_statement(stmt)
+        sql, plain = normalize_statement(stmt)  # (its values are checked there)
         if sql != checked:
             params = check_sql(sql)
             checked = sql
             expected = -1 if params.names else params.positional
         params.check(plain)
         append((sql, plain))
+    check_rows(rows)
     return out

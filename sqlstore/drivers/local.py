@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ from ..errors import (
 )
 from .base import (
     EMPTY_RESULT,
+    READ_WORDS,
     Args,
     PlainArgs,
     Result,
@@ -49,6 +51,7 @@ from .base import (
     leading_keyword,
     normalize_batch,
     normalize_execute,
+    reads_only,
 )
 
 Durability = Literal["normal", "full"]
@@ -158,7 +161,7 @@ def _solo(sql: str) -> bool:
     return leading_keyword(sql) in _SOLO_WORDS
 
 
-_READ_WORDS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
+_READ_WORDS = READ_WORDS
 """Statements that only read: inline they run in autocommit mode. Every other inline
 statement (a ``WITH ... SELECT`` too, since a WITH may lead a write: it only takes the
 write lock it did not need) runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a
@@ -170,10 +173,7 @@ transaction such a stop is rolled back like any other; a COMMIT or ROLLBACK stop
 same way would report failure for a transaction that ended, or leave one open."""
 
 
-@functools.lru_cache(maxsize=1024)
-def _reads_only(sql: str) -> bool:
-    """Whether a statement only reads (by its first keyword; see _READ_WORDS)."""
-    return leading_keyword(sql) in _READ_WORDS
+_reads_only = reads_only
 
 
 def _groupable(job: _Job) -> bool:
@@ -216,6 +216,7 @@ class LocalClient:
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child must not use this process's connection
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # whoever uses the connection holds it
         self._wal = False
@@ -256,8 +257,9 @@ class LocalClient:
         return self
 
     async def close(self) -> None:
-        """Close the connection and stop the worker thread; safe to call twice."""
-        if self._closed or self._thread is None:
+        """Close the connection and stop the worker thread; safe to call twice. (In a
+        forked child, only forget them: they belong to the parent.)"""
+        if self._closed or self._thread is None or self._forked():
             self._closed = True
             return
         self._closed = True
@@ -277,6 +279,7 @@ class LocalClient:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in its own transaction (inline, or group-committed)."""
+        self._forked(check=True)
         plain = normalize_execute(sql, args)
         if self._may_inline((sql,)) and not _solo(sql):
             result: Result | None
@@ -294,6 +297,7 @@ class LocalClient:
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """Run all statements in one ``BEGIN IMMEDIATE`` transaction, in one go."""
+        self._forked(check=True)
         checked = normalize_batch(statements)
         if not checked:
             return []
@@ -312,7 +316,20 @@ class LocalClient:
         """Run ``fn(connection)`` on the worker thread (for tools such as backups)."""
         return await self._submit("call", fn)
 
+    def _forked(self, *, check: bool = False) -> bool:
+        """Whether this is a child forked after the client was made (SQLite forbids using a
+        connection across fork, and the worker thread did not survive it); with ``check``,
+        say so with UnavailableError."""
+        forked = self._pid != os.getpid()
+        if forked and check:
+            raise UnavailableError(
+                f"this client was opened by process {self._pid}; a forked child cannot use "
+                "its parent's SQLite connection: open a new client in the child"
+            )
+        return forked
+
     def _submit(self, kind: str, sql: Any = None, args: Any = None) -> asyncio.Future[Any]:
+        self._forked(check=True)
         if self._closed and kind != "open":
             raise UnavailableError("the client is closed")
         if self._thread is None:

@@ -1,26 +1,44 @@
 """Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one HTTP request per call.
 
 ``execute`` sends one ``execute`` request; ``batch`` sends one ``batch`` request whose
-steps are chained by conditions so the whole batch is one transaction. Requests go over
-kept-alive HTTP/1.1 connections (``transport``) and continue Hrana streams kept open from
-earlier answers (``streams``); the streams are closed by ``close()``.
+steps are chained by conditions so the whole batch is one transaction.
 
-The transport is imported when the first remote client is made, so that ``import
-sqlstore`` stays fast for serverless cold starts.
+A read (an ``execute`` of a SELECT, VALUES or EXPLAIN, or a batch of only those) is sent
+as it is, so that a read-only token can run it, and is re-sent after any transport
+failure. A write is preceded by ``PRAGMA foreign_keys = ON`` (tursodb starts each request
+with foreign keys off) and is re-sent only when it cannot have been processed: no
+connection was made, the server answered 429 / 503, or the database was locked (the
+statement was refused). Any other failure after a write was sent raises
+OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
+
+A trailing ``close`` is sent once the server has shown that it keeps streams: an answer
+to a pipeline without ``close`` that carries a ``baton`` (sqld, Turso Cloud). A server
+that keeps none (tursodb, which rejects ``close``) never gets one.
+
+Requests go over kept-alive HTTP/1.1 connections of a lean client (``transport``, which
+raises httpx's exception types); it is imported when the first remote client is made, so
+that ``import sqlstore`` stays fast for serverless cold starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+import orjson
 
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
+    OutcomeUnknownError,
     QueryError,
+    SqlStoreError,
     UnavailableError,
 )
 from . import hrana
@@ -30,35 +48,53 @@ from .base import (
     Statement,
     normalize_batch,
     normalize_execute,
+    reads_only,
 )
 
 if TYPE_CHECKING:
-    from .streams import StreamPool
     from .transport import HttpPool
 
 _PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
-"""Sent first on every new stream: each is a new connection on the server."""
+"""Sent before every write (not before reads: sqld counts a PRAGMA as a write)."""
 
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_T = TypeVar("_T")
+_CLOSE = {"type": "close"}
+_BODY_SHOWN = 200
+"""How many characters of an error answer's body an exception shows (after redaction)."""
+
+
+class _NotSent(Exception):
+    """The request certainly did not reach the server: no connection, or the pool was full."""
+
+
+class _AnswerLost(Exception):
+    """The request was (maybe) sent but no answer came: it may have been processed."""
 
 
 def parse_remote_url(url: str) -> tuple[str, str | None]:
-    """The HTTP base URL for a libsql/https/http URL, and an ``authToken`` found in it."""
+    """The HTTP base URL for a libsql/https/http URL, and a token found in it (the
+    ``authToken`` query parameter, or the URL's password)."""
+    from . import redact_url
+
     parts = urlsplit(url)
     scheme = {"libsql": "https", "https": "https", "http": "http"}.get(parts.scheme)
     if scheme is None or not parts.netloc:
-        raise ConfigurationError(f"not a remote URL: {url!r}")
+        raise ConfigurationError(f"not a remote URL: {redact_url(url)!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
     token = next((v for k, v in query if k == "authToken"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "authToken"])
-    if rest:
-        raise ConfigurationError(f"unknown query parameters in the URL: {rest.split('=')[0]}")
-    base = urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    unknown = sorted({k for k, _ in query if k != "authToken"})
+    if unknown:
+        raise ConfigurationError(f"unknown query parameters in the URL: {unknown}")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if token is None and parts.password:
+        token = unquote(parts.password)
+    base = urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
     return base, token
 
 
 class RemoteClient:
-    """A Hrana-over-HTTP client with a keep-alive pool and bounded retries."""
+    """A Hrana-over-HTTP client with a keep-alive pool and retries that never apply a
+    write twice."""
 
     backend = "remote"
 
@@ -75,22 +111,28 @@ class RemoteClient:
         max_connections: int = 32,
     ) -> None:
         base, url_token = parse_remote_url(url)
-        if retries < 0 or retry_backoff < 0 or timeout <= 0:
-            raise ConfigurationError("retries, retry_backoff and timeout must be positive")
+        if retries < 0 or retry_backoff < 0 or timeout <= 0 or connect_timeout <= 0:
+            raise ConfigurationError("retries, retry_backoff and the timeouts must be positive")
         self.base_url = base
         self._token = auth_token if auth_token is not None else url_token
         self.timeout = timeout
+        """Seconds one call may take in all, retries included."""
         self.connect_timeout = connect_timeout
         self.retries = retries
+        """How many times a call may be re-sent (where re-sending is safe)."""
         self.retry_backoff = retry_backoff
         self.retry_max_delay = retry_max_delay
         self.max_connections = max_connections
         self.requests_sent = 0
-        """How many requests this client has sent (retries included); calls that wait while
-        pipelines are busy share one HTTP request (``streams``)."""
+        """How many pipeline requests this client has sent (retries included)."""
+        self.send_close: bool | None = None
+        """Whether pipelines end with ``close`` (None until an answer showed whether the
+        server keeps streams)."""
         self._http: HttpPool | None = None
-        self._streams: StreamPool | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child must not share this process's pool
+        self._in_flight = 0  # requests under way (close() waits for them)
+        self._idle: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         token = "set" if self._token else "none"
@@ -99,7 +141,6 @@ class RemoteClient:
     async def open(self) -> RemoteClient:
         """Create the HTTP connection pool (no request is sent)."""
         if self._http is None:
-            from .streams import StreamPool
             from .transport import HttpPool
 
             headers = {"content-type": "application/json"}
@@ -112,16 +153,18 @@ class RemoteClient:
                 connect_timeout=self.connect_timeout,
                 max_connections=self.max_connections,
             )
-            self._streams = StreamPool(self._http)
         return self
 
     async def close(self) -> None:
-        """Close the connection pool; safe to call twice."""
+        """Close the connection pool; safe to call twice. (In a forked child, only forget
+        it: its sockets, and their TLS sessions, belong to the parent.)"""
         self._closed = True
+        if self._pid != os.getpid():
+            self._http = None
+        if self._in_flight:  # let requests under way finish, so their sockets close too
+            self._idle = asyncio.Event()
+            await self._idle.wait()
         if self._http is not None:
-            if self._streams is not None:
-                await self._streams.aclose(timeout=min(2.0, self.timeout))
-                self._streams = None
             await self._http.aclose()
             self._http = None
 
@@ -134,8 +177,8 @@ class RemoteClient:
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in one HTTP request."""
         stmt = hrana.encode_stmt(sql, normalize_execute(sql, args))
-        results = await self._pipeline([hrana.execute_request(stmt)])
-        return hrana.decode_result(hrana.response_of(results[0], sql)["result"])
+        (result,) = await self._pipeline([hrana.execute_request(stmt)], reads_only(sql))
+        return self._decode(lambda: hrana.decode_result(hrana.response_of(result, sql)["result"]))
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """Run all statements as one transaction in one HTTP request."""
@@ -143,46 +186,149 @@ class RemoteClient:
         if not checked:
             return []
         stmts = [hrana.encode_stmt(sql, args) for sql, args in checked]
-        results = await self._pipeline([hrana.transaction_request(stmts)])
-        response = hrana.response_of(results[0])
-        return hrana.transaction_results(response, [sql for sql, _ in checked])
+        read = all(reads_only(sql) for sql, _ in checked)
+        begin = "BEGIN DEFERRED" if read else "BEGIN IMMEDIATE"
+        (result,) = await self._pipeline([hrana.transaction_request(stmts, begin)], read)
+        sqls = [sql for sql, _ in checked]
+        return self._decode(lambda: hrana.transaction_results(hrana.response_of(result), sqls))
 
-    async def _pipeline(self, requests: list[hrana.JsonObj]) -> list[hrana.JsonObj]:
-        """Send one pipeline (with retries) and return the results of ``requests``."""
+    def _decode(self, decode: Callable[[], _T]) -> _T:
+        """``decode()``, with the token taken out of any error it raises."""
+        try:
+            return decode()
+        except QueryError as exc:
+            if self._token and self._token in str(exc):
+                raise QueryError(self._redact(str(exc)), code=exc.code) from None
+            raise
+
+    async def _pipeline(self, requests: list[hrana.JsonObj], read: bool) -> list[hrana.JsonObj]:
+        """Send one pipeline and return the results of ``requests``, re-sending it while
+        that is safe (see the module docstring) and the call's ``timeout`` allows."""
+        if self._pid != os.getpid():
+            raise UnavailableError(
+                f"this client was opened by process {self._pid}; a forked child cannot share "
+                "its parent's HTTP connections: open a new client in the child"
+            )
         if self._closed:
             raise UnavailableError("the client is closed")
         if self._http is None:
             await self.open()
-        assert self._streams is not None
+        deadline = time.monotonic() + self.timeout
+        head = [] if read else [_PRAGMAS]
         attempt = 0
         while True:
+            with_close = self.send_close is True
+            body = orjson.dumps(
+                {"baton": None, "requests": [*head, *requests, *([_CLOSE] if with_close else [])]}
+            )
+            delay = self._delay(min(attempt, 8))
+            limited = True  # whether this failure counts against ``retries``
             try:
                 self.requests_sent += 1
-                response, results = await self._streams.send(requests, opening=[_PRAGMAS])
-            except Exception as exc:  # httpx transport errors: connect, read, protocol
-                if not _is_transport_error(exc):
-                    raise
-                error: Exception = UnavailableError(
-                    f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"
-                )
+                status, headers, content = await self._post(body, deadline - time.monotonic())
+            except _NotSent as exc:
+                error: SqlStoreError = UnavailableError(f"cannot reach {self.base_url}: {exc}")
+            except _AnswerLost as exc:
+                if not read:
+                    raise OutcomeUnknownError(
+                        f"the write was sent to {self.base_url} but its answer was lost ({exc}): "
+                        "it may or may not have been applied"
+                    ) from None
+                error = UnavailableError(f"no answer from {self.base_url}: {exc}")
             else:
-                status = response.status_code
-                if results is not None:
-                    return results
-                text = response.text[:500]
-                if status in (401, 403):
-                    raise AuthenticationError(
-                        f"the server at {self.base_url} refused the credentials (HTTP {status})"
-                    )
-                if status not in _RETRY_STATUS or "Failed to parse" in text:
-                    raise QueryError(
-                        f"HTTP {status} from {self.base_url}: {text}", code=str(status)
-                    )
-                error = UnavailableError(f"HTTP {status} from {self.base_url}: {text}")
-            if attempt >= self.retries:
+                if status == 200:
+                    answer = orjson.loads(content)
+                    results: list[hrana.JsonObj] = answer["results"]
+                    if not with_close and answer.get("baton") is not None:
+                        await self._close_stream(answer["baton"], deadline)
+                    elif not with_close:
+                        self.send_close = False  # no stream was kept: nothing to close
+                    mine = results[len(head) : len(head) + len(requests)]
+                    if not any(hrana.refused_busy(r) for r in mine):
+                        return mine
+                    # Refused, nothing applied: wait it out like a local busy timeout,
+                    # for as long as the call's timeout allows (not counted in retries).
+                    error = UnavailableError(f"the database at {self.base_url} stayed locked")
+                    limited = False
+                else:
+                    error = self._refusal(status, content, read)
+                    if status not in (429, 503):
+                        raise error
+                    delay = max(delay, _retry_after(headers))
+            if (limited and attempt >= self.retries) or time.monotonic() + delay >= deadline:
                 raise error
-            await asyncio.sleep(self._delay(attempt))
+            await asyncio.sleep(delay)
             attempt += 1
+
+    async def _post(self, body: bytes, timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+        """POST one pipeline: ``(status, headers, body)``. Raises _NotSent when the request
+        certainly was not processed (no connection could be made, or none came free in
+        time: the transport writes nothing then), _AnswerLost when it may have been (any
+        failure once the request was written, on a new or a reused kept-alive connection:
+        no answer, a timeout, the connection dropped; or HTTP 500 / 502 / 504)."""
+        import httpx
+
+        http = self._http
+        if http is None or self._closed:  # closed while this call waited to retry
+            raise UnavailableError("the client is closed")
+        if timeout <= 0:
+            raise _NotSent(f"the call's timeout of {self.timeout} s has passed")
+        self._in_flight += 1
+        try:
+            response = await http.post("/v2/pipeline", content=body, timeout=timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            if self._closed:  # close() ran while the request was under way
+                raise UnavailableError("the client was closed during the call") from None
+            raise _NotSent(self._redact(f"{type(exc).__name__}: {exc}")) from None
+        except httpx.TransportError as exc:
+            if self._closed:
+                raise UnavailableError("the client was closed during the call") from None
+            raise _AnswerLost(self._redact(f"{type(exc).__name__}: {exc}")) from None
+        finally:
+            self._in_flight -= 1
+            if self._idle is not None and not self._in_flight:
+                self._idle.set()
+        if response.status_code in (500, 502, 504):
+            raise _AnswerLost(f"HTTP {response.status_code}: {self._shown(response.content)}")
+        return response.status_code, response.headers, response.content
+
+    async def _close_stream(self, baton: str, deadline: float) -> None:
+        """End the stream a server kept for a pipeline sent without ``close``, and send
+        ``close`` from now on: the server keeps streams."""
+        self.send_close = True
+        body = orjson.dumps({"baton": baton, "requests": [_CLOSE]})
+        try:
+            self.requests_sent += 1
+            await self._post(body, max(0.1, deadline - time.monotonic()))
+        except (_NotSent, _AnswerLost):
+            pass  # the server expires an idle stream by itself
+
+    def _refusal(self, status: int, content: bytes, read: bool) -> SqlStoreError:
+        """The error for an HTTP answer other than 200 (the request was not processed)."""
+        where = f"the server at {self.base_url}"
+        shown = self._shown(content)
+        if status == 401:
+            return AuthenticationError(f"{where} refused the credentials (HTTP 401): {shown}")
+        if status == 403:
+            if read:
+                return AuthenticationError(f"{where} refused the token (HTTP 403): {shown}")
+            return AuthenticationError(
+                f"{where} refused the write: the token has no write access (HTTP 403)"
+            )
+        if status in (429, 503):
+            return UnavailableError(f"{where} is busy (HTTP {status}): {shown}")
+        return QueryError(f"HTTP {status} from {where}: {shown}", code=str(status))
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the token (a server may echo the request's headers)."""
+        if self._token:
+            text = text.replace(self._token, "***")
+        return _BEARER.sub("Bearer ***", text)
+
+    def _shown(self, content: bytes) -> str:
+        """An error answer's body as exceptions show it: redacted and trimmed."""
+        text = self._redact(content.decode("utf-8", "replace"))
+        return text if len(text) <= _BODY_SHOWN else text[:_BODY_SHOWN] + "…"
 
     def _delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter, capped."""
@@ -190,10 +336,15 @@ class RemoteClient:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _is_transport_error(exc: Exception) -> bool:
-    import httpx
+_BEARER = re.compile(r"Bearer\s+[^\s\"',;]+", re.IGNORECASE)
 
-    return isinstance(exc, httpx.TransportError)
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds a ``Retry-After`` header asks for (0 when absent or a date)."""
+    try:
+        return max(0.0, float(headers.get("retry-after", "0")))
+    except ValueError:
+        return 0.0
 
 
 __all__ = ["RemoteClient", "parse_remote_url"]

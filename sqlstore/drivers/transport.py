@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import select
 import ssl
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -98,49 +99,72 @@ class HttpPool:
         self.connect_timeout = connect_timeout
         self._slots = asyncio.Semaphore(max(1, max_connections))
         self._idle: list[_Connection] = []
+        self._closing: set[asyncio.Future[None]] = set()
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self._tls else None
         self.connections_made = 0
         """How many connections this pool has opened (for tests and benchmarks)."""
 
-    async def post(self, path: str, *, content: bytes) -> Response:
-        """POST ``content`` (JSON) to ``path`` and return the whole answer."""
+    async def post(self, path: str, *, content: bytes, timeout: float | None = None) -> Response:
+        """POST ``content`` (JSON) to ``path`` and return the whole answer, all within
+        ``timeout`` seconds (the pool's ``timeout`` when None): waiting for a free
+        connection, connecting, sending and reading."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
         if self._slots.locked():
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(limit):
                     await self._slots.acquire()
             except TimeoutError:
                 raise httpx.PoolTimeout("no free connection within the timeout") from None
         else:
             await self._slots.acquire()  # free: returns at once
         try:
-            conn = await self._checkout()
+            conn = await self._checkout(deadline)
             done = False
             try:
-                response, keep = await self._exchange(conn, path, content)
+                response, keep = await self._exchange(conn, path, content, deadline)
                 done = True
             finally:
                 if done and keep:
                     self._idle.append(conn)
-                else:  # failed or cancelled halfway: the connection's state is unknown
-                    conn.close()
+                else:  # failed or cancelled halfway, or the server ends it: closed
+                    self._close(conn)
             return response
         finally:
             self._slots.release()
 
     async def aclose(self) -> None:
-        """Close the idle connections (calls still running close theirs when done)."""
+        """Close the idle connections and wait until every connection closed so far has
+        let go of its socket (calls still running close theirs when done)."""
         idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            self._close(conn)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
-    async def _checkout(self) -> _Connection:
+    def _close(self, conn: _Connection) -> None:
+        """Close ``conn``; ``aclose`` waits for the socket to be released."""
+        conn.close()
+        task = asyncio.ensure_future(conn.writer.wait_closed())
+        self._closing.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a reset while closing is no error
+
+    async def _checkout(self, deadline: float) -> _Connection:
         while self._idle:
             conn = self._idle.pop()
             if conn.usable():
                 return conn
-            conn.close()
+            self._close(conn)
+        wait = min(self.connect_timeout, deadline - time.monotonic())
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            if wait <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(wait):
                 reader, writer = await asyncio.open_connection(
                     self._host,
                     self._port,
@@ -149,14 +173,14 @@ class HttpPool:
                     limit=_MAX_HEAD,
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"no connection within {self.connect_timeout} s") from None
+            raise httpx.ConnectTimeout(f"no connection within {wait:.3g} s") from None
         except OSError as exc:
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from None
         self.connections_made += 1
         return _Connection(reader, writer)
 
     async def _exchange(
-        self, conn: _Connection, path: str, content: bytes
+        self, conn: _Connection, path: str, content: bytes, deadline: float
     ) -> tuple[Response, bool]:
         request = b"POST %s HTTP/1.1\r\n%scontent-length: %d\r\n\r\n" % (
             (self._prefix + path).encode("latin-1"),
@@ -168,10 +192,10 @@ class HttpPool:
         except OSError as exc:
             raise httpx.WriteError(f"{type(exc).__name__}: {exc}") from None
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout_at(_loop_time(deadline)):
                 return await _read_response(conn.reader)
         except TimeoutError:
-            raise httpx.ReadTimeout(f"no answer within {self.timeout} s") from None
+            raise httpx.ReadTimeout("no answer within the timeout") from None
         except asyncio.IncompleteReadError as exc:
             if not exc.partial:
                 raise httpx.RemoteProtocolError(
@@ -182,6 +206,12 @@ class HttpPool:
             raise httpx.RemoteProtocolError("the answer's head is too long") from None
         except (OSError, ValueError) as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _loop_time(deadline: float) -> float:
+    """A ``time.monotonic()`` deadline on the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
