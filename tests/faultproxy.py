@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+
+from sqlstore.drivers.base import reads_only
 
 Policy = Callable[[bytes], str]
 
@@ -25,9 +29,23 @@ def always_pass(body: bytes) -> str:
     return "pass"
 
 
+def _calls(body: bytes) -> list[Any]:
+    """A pipeline's own requests: without the stream's PRAGMA and a trailing ``close``."""
+    requests = json.loads(body).get("requests", [])
+    pragma = {"type": "execute", "stmt": {"sql": "PRAGMA foreign_keys = ON"}}
+    return [r for r in requests if r != pragma and r.get("type") != "close"]
+
+
 def is_write(body: bytes) -> bool:
-    """Whether a pipeline body is a write (sqlstore sends its PRAGMA only before writes)."""
-    return b"PRAGMA foreign_keys" in body
+    """Whether a pipeline body carries a write: an ``execute`` of anything but a read, or a
+    batch that begins IMMEDIATE (sqlstore begins a read-only batch DEFERRED)."""
+    for request in _calls(body):
+        if request.get("type") == "execute":
+            if not reads_only(request["stmt"]["sql"]):
+                return True
+        elif request.get("type") == "batch" and b"BEGIN IMMEDIATE" in json.dumps(request).encode():
+            return True
+    return False
 
 
 def drop_first_answer_of_each_write() -> Policy:
@@ -36,9 +54,10 @@ def drop_first_answer_of_each_write() -> Policy:
     seen: set[bytes] = set()
 
     def policy(body: bytes) -> str:
-        if not is_write(body) or body in seen:
+        key = json.dumps(_calls(body)).encode()  # the same call, whichever stream it is on
+        if not is_write(body) or key in seen:
             return "pass"
-        seen.add(body)
+        seen.add(key)
         return "drop"
 
     return policy

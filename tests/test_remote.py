@@ -10,7 +10,7 @@ import pytest
 
 import sqlstore
 from sqlstore.drivers.remote import RemoteClient, parse_remote_url
-from sqlstore.errors import ConfigurationError, UnavailableError
+from sqlstore.errors import ConfigurationError, QueryError, UnavailableError
 from tests.servers import ServerProcess, free_port
 
 SECRET = "s3cr3t-token-value"
@@ -36,20 +36,38 @@ async def test_one_http_request_per_execute_and_per_batch(
     await client.close()
 
 
-@pytest.mark.parametrize(("server", "close"), [("tursodb", False), ("sqld", True)])
-async def test_close_is_decided_from_the_first_answer(
-    server: str, close: bool, request: pytest.FixtureRequest
+@pytest.mark.parametrize(("server", "keeps"), [("tursodb", False), ("sqld", True)])
+async def test_streams_are_kept_where_the_server_keeps_them(
+    server: str, keeps: bool, request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue(f"{server}_server").url
     client = await remote(url)
-    assert client.send_close is None
-    await client.execute("SELECT 1")
-    # sqld answered with a baton (it kept a stream): that stream is closed by a second
-    # request, and every pipeline ends with 'close' from then on. tursodb kept none.
-    assert client.send_close is close
-    assert client.requests_sent == (2 if close else 1)
-    await client.execute("SELECT 1")
-    assert client.requests_sent == (3 if close else 2)
+    assert client.keeps_streams is None
+    for _ in range(5):
+        await client.execute("SELECT 1")
+        await client.batch([("SELECT ?", (1,))])
+    # sqld answered with a baton: its stream serves every later call and is closed by
+    # close(). tursodb kept none: nothing to close (it rejects 'close').
+    assert client.keeps_streams is keeps
+    assert client.requests_sent == 10
+    assert len(client._streams) == (1 if keeps else 0)
+    await client.close()
+    assert client.requests_sent == (11 if keeps else 10)
+
+
+async def test_a_stream_opened_by_a_read_runs_the_pragma_before_a_write(
+    remote_server: ServerProcess, table: str
+) -> None:
+    client = await remote(remote_server.url)
+    await client.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+    await client.execute(f"CREATE TABLE {table}_c (p INTEGER REFERENCES {table}(id))")
+    for _ in range(3):
+        await client.execute("SELECT 1")  # a read: no PRAGMA in its request
+        with pytest.raises(QueryError, match="FOREIGN KEY"):
+            await client.execute(f"INSERT INTO {table}_c VALUES (42)")
+        await client.execute("PRAGMA foreign_keys = OFF")  # the caller's own PRAGMA
+        with pytest.raises(QueryError, match="FOREIGN KEY"):  # ours runs again after it
+            await client.execute(f"INSERT INTO {table}_c VALUES (43)")
     await client.close()
 
 

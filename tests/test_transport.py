@@ -1,5 +1,5 @@
-"""The remote driver's transport: kept-alive HTTP/1.1 connections, answer framings, TLS,
-and how its failures count for the driver's retry rules."""
+"""The remote driver's transport: kept-alive HTTP/1.1 connections and Hrana streams,
+answer framings, TLS, and how its failures count for the driver's retry rules."""
 
 from __future__ import annotations
 
@@ -35,10 +35,21 @@ async def test_sequential_calls_share_one_connection(sqld_server: SqldServer, ta
         await client.execute(f"INSERT INTO {table} VALUES (?)", (i,))
         await client.batch([(f"INSERT INTO {table} VALUES (?)", (-i,))])
     assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 100
-    # sqld keeps the connection alive: one connection serves every call (and the 'close'
-    # of the first answer's stream).
+    # sqld keeps the connection alive and the stream: one connection and one stream serve
+    # every call, each one request.
     assert client._http is not None and client._http.connections_made == 1
-    assert client.requests_sent == 103
+    assert client.requests_sent == 102 and len(client._streams) == 1
+    await client.close()
+
+
+async def test_a_refused_baton_is_sent_again_without_one(sqld_server: SqldServer) -> None:
+    client = await remote(sqld_server.url)
+    await client.execute("SELECT 1")
+    (stream,) = client._streams
+    stream.baton = "not-a-baton"  # as after a server restart: nothing of the request runs
+    assert (await client.execute("SELECT 2")).scalar() == 2
+    assert client.requests_sent == 3  # refused once, then on a new stream
+    assert [s.baton for s in client._streams] != ["not-a-baton"]
     await client.close()
 
 

@@ -11,9 +11,17 @@ connection was made, the server answered 429 / 503, or the database was locked (
 statement was refused). Any other failure after a write was sent raises
 OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 
-A trailing ``close`` is sent once the server has shown that it keeps streams: an answer
-to a pipeline without ``close`` that carries a ``baton`` (sqld, Turso Cloud). A server
-that keeps none (tursodb, which rejects ``close``) never gets one.
+Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
+Cloud) leaves a stream open on the server, and the next call continues it with that baton
+instead of opening another (a new server connection, and for a write the ``PRAGMA``
+again). A stream is used by one call at a time; at most ``_MAX_STREAMS`` are kept (a
+stream beyond them is closed), one idle for ``_STREAM_IDLE`` seconds is left to expire,
+and ``close()`` closes the rest. A stream runs the ``PRAGMA`` before its first write (never
+in a read's request) and again after a call that ran a PRAGMA of its own. A stream whose
+request failed in any way other than an HTTP answer is dropped (its baton may be gone); a
+baton the server refuses (HTTP 400, answered before anything runs: the stream expired, or
+the server restarted) is sent again at once without one. A server that gives no baton
+(tursodb, which rejects ``close``) gets plain one-shot pipelines, with nothing to close.
 
 Requests go over kept-alive HTTP/1.1 connections of a lean client (``transport``, which
 raises httpx's exception types); it is imported when the first remote client is made, so
@@ -46,6 +54,7 @@ from .base import (
     Args,
     Result,
     Statement,
+    leading_keyword,
     normalize_batch,
     normalize_execute,
     reads_only,
@@ -59,6 +68,10 @@ _PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
 
 _T = TypeVar("_T")
 _CLOSE = {"type": "close"}
+_MAX_STREAMS = 4
+"""How many server streams a client keeps (sqld answers 429 after about 129 in all)."""
+_STREAM_IDLE = 5.0
+"""Seconds an idle stream is reused for (sqld expires one after about 10 s)."""
 _BODY_SHOWN = 200
 """How many characters of an error answer's body an exception shows (after redaction)."""
 
@@ -90,6 +103,18 @@ def parse_remote_url(url: str) -> tuple[str, str | None]:
         token = unquote(parts.password)
     base = urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
     return base, token
+
+
+class _Stream:
+    """A kept server stream: its baton, whether its connection has run the PRAGMA, and
+    when it was last used."""
+
+    __slots__ = ("baton", "pragma", "used")
+
+    def __init__(self, baton: str, pragma: bool) -> None:
+        self.baton = baton
+        self.pragma = pragma
+        self.used = time.monotonic()
 
 
 class RemoteClient:
@@ -125,9 +150,10 @@ class RemoteClient:
         self.max_connections = max_connections
         self.requests_sent = 0
         """How many pipeline requests this client has sent (retries included)."""
-        self.send_close: bool | None = None
-        """Whether pipelines end with ``close`` (None until an answer showed whether the
-        server keeps streams)."""
+        self.keeps_streams: bool | None = None
+        """Whether the server keeps streams (None until it has answered once)."""
+        self._streams: list[_Stream] = []  # idle kept streams, the newest last
+        self._held = 0  # kept streams that a call is using
         self._http: HttpPool | None = None
         self._closed = False
         self._pid = os.getpid()  # a forked child must not share this process's pool
@@ -161,9 +187,14 @@ class RemoteClient:
         self._closed = True
         if self._pid != os.getpid():
             self._http = None
+            self._streams = []
         if self._in_flight:  # let requests under way finish, so their sockets close too
             self._idle = asyncio.Event()
             await self._idle.wait()
+        streams, self._streams = self._streams, []
+        if streams and self._http is not None:
+            deadline = time.monotonic() + min(2.0, self.timeout)
+            await asyncio.gather(*(self._close_stream(s.baton, deadline) for s in streams))
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -177,7 +208,8 @@ class RemoteClient:
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement in one HTTP request."""
         stmt = hrana.encode_stmt(sql, normalize_execute(sql, args))
-        (result,) = await self._pipeline([hrana.execute_request(stmt)], reads_only(sql))
+        pragma = leading_keyword(sql) == "PRAGMA"  # may change what the stream's PRAGMA set
+        (result,) = await self._pipeline([hrana.execute_request(stmt)], reads_only(sql), pragma)
         return self._decode(lambda: hrana.decode_result(hrana.response_of(result, sql)["result"]))
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
@@ -201,9 +233,12 @@ class RemoteClient:
                 raise QueryError(self._redact(str(exc)), code=exc.code) from None
             raise
 
-    async def _pipeline(self, requests: list[hrana.JsonObj], read: bool) -> list[hrana.JsonObj]:
+    async def _pipeline(
+        self, requests: list[hrana.JsonObj], read: bool, pragma: bool = False
+    ) -> list[hrana.JsonObj]:
         """Send one pipeline and return the results of ``requests``, re-sending it while
-        that is safe (see the module docstring) and the call's ``timeout`` allows."""
+        that is safe (see the module docstring) and the call's ``timeout`` allows.
+        ``pragma``: the requests run a PRAGMA (the stream's own must run again)."""
         if self._pid != os.getpid():
             raise UnavailableError(
                 f"this client was opened by process {self._pid}; a forked child cannot share "
@@ -214,12 +249,18 @@ class RemoteClient:
         if self._http is None:
             await self.open()
         deadline = time.monotonic() + self.timeout
-        head = [] if read else [_PRAGMAS]
         attempt = 0
         while True:
-            with_close = self.send_close is True
+            stream = self._take_stream()
+            head = [] if read or (stream is not None and stream.pragma) else [_PRAGMAS]
+            # A new stream beyond the kept ones ends with 'close' (on a server known to
+            # keep streams; until one has answered, nothing is sent that it may refuse).
+            with_close = stream is None and self.keeps_streams is True and not self._room()
             body = orjson.dumps(
-                {"baton": None, "requests": [*head, *requests, *([_CLOSE] if with_close else [])]}
+                {
+                    "baton": stream.baton if stream is not None else None,
+                    "requests": [*head, *requests, *([_CLOSE] if with_close else [])],
+                }
             )
             delay = self._delay(min(attempt, 8))
             limited = True  # whether this failure counts against ``retries``
@@ -227,22 +268,26 @@ class RemoteClient:
                 self.requests_sent += 1
                 status, headers, content = await self._post(body, deadline - time.monotonic())
             except _NotSent as exc:
+                self._drop_stream(stream)
                 error: SqlStoreError = UnavailableError(f"cannot reach {self.base_url}: {exc}")
             except _AnswerLost as exc:
+                self._drop_stream(stream)  # its baton went with the answer
                 if not read:
                     raise OutcomeUnknownError(
                         f"the write was sent to {self.base_url} but its answer was lost ({exc}): "
                         "it may or may not have been applied"
                     ) from None
                 error = UnavailableError(f"no answer from {self.base_url}: {exc}")
+            except BaseException:
+                self._drop_stream(stream)
+                raise
             else:
                 if status == 200:
                     answer = orjson.loads(content)
                     results: list[hrana.JsonObj] = answer["results"]
-                    if not with_close and answer.get("baton") is not None:
-                        await self._close_stream(answer["baton"], deadline)
-                    elif not with_close:
-                        self.send_close = False  # no stream was kept: nothing to close
+                    ran = bool(head) and results[0].get("type") == "ok"
+                    kept = (stream is not None and stream.pragma) or ran
+                    await self._keep_stream(stream, answer, kept and not pragma, deadline)
                     mine = results[len(head) : len(head) + len(requests)]
                     if not any(hrana.refused_busy(r) for r in mine):
                         return mine
@@ -251,6 +296,9 @@ class RemoteClient:
                     error = UnavailableError(f"the database at {self.base_url} stayed locked")
                     limited = False
                 else:
+                    self._drop_stream(stream)
+                    if status == 400 and stream is not None:
+                        continue  # a refused baton: nothing ran; again on a new stream
                     error = self._refusal(status, content, read)
                     if status not in (429, 503):
                         raise error
@@ -260,7 +308,47 @@ class RemoteClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _post(self, body: bytes, timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+    def _take_stream(self) -> _Stream | None:
+        """An idle kept stream that has not been idle too long (the newest), or None."""
+        now = time.monotonic()
+        while self._streams:
+            stream = self._streams.pop()
+            if now - stream.used < _STREAM_IDLE:
+                self._held += 1
+                return stream
+        return None
+
+    def _room(self) -> bool:
+        """Whether one more stream may be kept."""
+        return self._held + len(self._streams) < _MAX_STREAMS
+
+    def _drop_stream(self, stream: _Stream | None) -> None:
+        """Forget a stream taken by a call whose request did not get an HTTP 200."""
+        if stream is not None:
+            self._held -= 1
+
+    async def _keep_stream(
+        self, stream: _Stream | None, answer: hrana.JsonObj, pragma: bool, deadline: float
+    ) -> None:
+        """After an HTTP 200: keep the answer's stream for the next call, or close it
+        when no more may be kept (or it is to be continued at another URL)."""
+        if stream is not None:
+            self._held -= 1
+        baton = answer.get("baton")
+        if self.keeps_streams is None:
+            self.keeps_streams = baton is not None
+        if baton is None:
+            return
+        if self._closed:
+            return  # close() has closed the kept streams: this one expires on the server
+        if answer.get("base_url") or not self._room():
+            await self._close_stream(baton, deadline)
+            return
+        self._streams.append(_Stream(baton, pragma))
+
+    async def _post(
+        self, body: bytes, timeout: float, closing: bool = False
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """POST one pipeline: ``(status, headers, body)``. Raises _NotSent when the request
         certainly was not processed (no connection could be made, or none came free in
         time: the transport writes nothing then), _AnswerLost when it may have been (any
@@ -269,7 +357,7 @@ class RemoteClient:
         import httpx
 
         http = self._http
-        if http is None or self._closed:  # closed while this call waited to retry
+        if http is None or (self._closed and not closing):  # closed while waiting to retry
             raise UnavailableError("the client is closed")
         if timeout <= 0:
             raise _NotSent(f"the call's timeout of {self.timeout} s has passed")
@@ -293,14 +381,12 @@ class RemoteClient:
         return response.status_code, response.headers, response.content
 
     async def _close_stream(self, baton: str, deadline: float) -> None:
-        """End the stream a server kept for a pipeline sent without ``close``, and send
-        ``close`` from now on: the server keeps streams."""
-        self.send_close = True
+        """End a stream the server kept (best effort)."""
         body = orjson.dumps({"baton": baton, "requests": [_CLOSE]})
         try:
             self.requests_sent += 1
-            await self._post(body, max(0.1, deadline - time.monotonic()))
-        except (_NotSent, _AnswerLost):
+            await self._post(body, max(0.1, deadline - time.monotonic()), closing=True)
+        except (_NotSent, _AnswerLost, UnavailableError):
             pass  # the server expires an idle stream by itself
 
     def _refusal(self, status: int, content: bytes, read: bool) -> SqlStoreError:
