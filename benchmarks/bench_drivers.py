@@ -67,6 +67,17 @@ def raw_single(folder: Path, rows: int, run: int) -> float:
     return rows / elapsed
 
 
+def raw_select1(folder: Path, n: int) -> float:
+    """Microseconds per ``SELECT 1`` fetched by raw sqlite3 (no event loop)."""
+    conn = raw_connection(folder / "raw_select1.db")
+    start = time.perf_counter()
+    for _ in range(n):
+        conn.execute("SELECT 1").fetchall()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed / n * 1e6
+
+
 async def timed(fn: Callable[[], Awaitable[None]], rows: int) -> float:
     start = time.perf_counter()
     await fn()
@@ -154,7 +165,8 @@ async def main() -> None:
         [await store_single_concurrent(url("group", r), single_rows, 64) for r in range(runs)]
     )
     report(f"sqlstore_local_execute_{single_rows}_from_64_tasks", local_group, "rows/s")
-    hop = await round_trips(url("hop", 0), single_rows)
+    report("raw_sqlite3_select1", raw_select1(folder, 10 * single_rows), "us")
+    hop = await round_trips(url("hop", 0), 10 * single_rows)
     report("sqlstore_local_select1_round_trip", 1e6 / hop, "us")
 
     report("ratio_local_batch_vs_raw_executemany", local_bulk / raw_bulk_rate, "x")
