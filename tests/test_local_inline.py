@@ -82,15 +82,26 @@ async def test_reads_run_on_the_event_loop_and_writes_on_the_worker(
 async def test_a_long_read_moves_to_the_worker_for_good(client: LocalClient) -> None:
     inline, worker = client.inline_calls, client.worker_calls
     async with Ticker() as ticker:
-        assert (await client.execute(SLOW_READ, (3_000_000,))).scalar() == 3_000_000
+        for _ in range(2):  # stopped after inline_budget on the loop, twice in a row
+            assert (await client.execute(SLOW_READ, (3_000_000,))).scalar() == 3_000_000
         during = ticker.ticks
-    assert client.worker_calls == worker + 1 and client.inline_calls == inline
+    assert client.worker_calls == worker + 2 and client.inline_calls == inline
     assert during > 100  # it ran on the worker after at most inline_budget on the loop
     for _ in range(3):  # the same SQL goes straight to the worker, even when quick
         assert (await client.execute(SLOW_READ, (10,))).scalar() == 10
-    assert client.worker_calls == worker + 4 and client.inline_calls == inline
+    assert client.worker_calls == worker + 5 and client.inline_calls == inline
     await client.execute("SELECT count(*) FROM t")  # other SQL still runs inline
     assert client.inline_calls == inline + 1
+
+
+async def test_one_stop_alone_does_not_send_sql_to_the_worker(client: LocalClient) -> None:
+    sql = SLOW_READ + " -- once"
+    assert (await client.execute(sql, (3_000_000,))).scalar() == 3_000_000  # stopped
+    inline = client.inline_calls
+    assert (await client.execute(sql, (10,))).scalar() == 10  # quick: inline again
+    assert (await client.execute(sql, (3_000_000,))).scalar() == 3_000_000  # stopped
+    assert (await client.execute(sql, (10,))).scalar() == 10  # not two stops in a row
+    assert client.inline_calls == inline + 2
 
 
 async def test_a_big_value_is_read_on_the_worker(client: LocalClient) -> None:
@@ -107,7 +118,8 @@ async def test_read_only_batches_take_no_write_lock(client: LocalClient, tmp_pat
     """A writer with no busy timeout (as another process would be) commits while a read-only
     batch is under way, inline or on the worker: the batch runs deferred."""
     await client.execute("INSERT INTO t (v) VALUES ('first')")
-    await client.execute(SLOW_READ, (3_000_000,))  # from now on, on the worker
+    for _ in range(2):
+        await client.execute(SLOW_READ, (3_000_000,))  # from now on, on the worker
     written: list[float] = []
 
     def write_soon() -> None:

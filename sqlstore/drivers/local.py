@@ -14,8 +14,9 @@ Inline reads. When the database is in WAL mode, a read (a ``SELECT``, ``VALUES``
 opened ``mode=ro``: it cannot write, so it cannot fsync, and WAL readers never wait for
 or block writers. It never waits there either: its busy timeout is 0, a progress handler
 stops it after ``inline_budget`` seconds, and a value longer than ``_INLINE_MAX_VALUE``
-stops it at once; then the read is redone on the worker, and that SQL always goes to the
-worker from then on. After ``inline_budget`` of inline work a call yields to the loop once.
+stops it at once; then the read is redone on the worker, and SQL stopped by the budget
+twice in a row goes to the worker for good. After ``inline_budget`` of inline work a call
+yields to the loop once.
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ _WAL_KEEP_BYTES = 16 * 1024 * 1024
 """journal_size_limit: when the WAL starts over, a file grown past this is cut back."""
 
 _SLOW_LIMIT = 1024
-"""The most statement lists remembered as too slow (or too big) to read inline."""
+"""The most statement lists remembered as stopped by the inline budget."""
+
+_SLOW_STOPS = 2
+"""Stops in a row after which a statement list always runs on the worker (one stop alone
+may be the machine's doing: a thread preempted in the middle of a quick read)."""
 
 _HAND_OVER = (
     "SQLITE_BUSY",
@@ -238,7 +243,7 @@ class LocalClient:
         self._gone = False  # the worker thread has ended (closed, or died)
         self._conn: sqlite3.Connection | None = None  # the worker's
         self._reader: sqlite3.Connection | None = None  # read-only, for inline reads
-        self._slow: set[tuple[str, ...]] = set()  # SQL that ran past the budget inline
+        self._slow: dict[tuple[str, ...], int] = {}  # SQL stopped by the budget: stops in a row
         self._deadline = 0.0  # when the inline read under way must stop
         self._stopped = False  # whether the progress handler stopped it
         self._held = 0.0  # seconds of inline work since the last yield to the loop
@@ -340,7 +345,7 @@ class LocalClient:
         """The statements' results from the read-only connection, or None when the worker
         must run them (see _HAND_OVER). Other errors are the caller's."""
         reader = self._reader
-        if reader is None or key in self._slow:
+        if reader is None or self._slow.get(key, 0) >= _SLOW_STOPS:
             return None
         start = time.perf_counter()
         self._deadline = start + self.inline_budget
@@ -357,13 +362,15 @@ class LocalClient:
                 raise KeyboardInterrupt from None
             if not code.startswith(_HAND_OVER):
                 raise
-            if code in ("SQLITE_INTERRUPT", "SQLITE_TOOBIG"):
+            if code == "SQLITE_INTERRUPT":
                 if len(self._slow) >= _SLOW_LIMIT:
                     self._slow.clear()
-                self._slow.add(key)
+                self._slow[key] = self._slow.get(key, 0) + 1
             return None
         finally:
             self._held += time.perf_counter() - start
+        if self._slow:
+            self._slow.pop(key, None)  # quick this time: its stops are no longer in a row
         self.inline_calls += 1
         return results
 
