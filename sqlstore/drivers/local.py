@@ -488,14 +488,17 @@ class LocalClient:
                 raise UnavailableError(f"cannot set up {self.database!r}: {exc}") from None
         self._conn = conn
         if wal and uri and self.inline_budget > 0:
-            reader = sqlite3.connect(
-                _read_only_url(self.database),
-                uri=True,
-                timeout=0,  # never waits for a lock: the worker does
-                isolation_level=None,
-                check_same_thread=False,  # opened here, used on the event loop thread
-                cached_statements=512,
-            )
+            try:
+                reader = sqlite3.connect(
+                    _read_only_url(self.database),
+                    uri=True,
+                    timeout=0,  # never waits for a lock: the worker does
+                    isolation_level=None,
+                    check_same_thread=False,  # opened here, used on the event loop thread
+                    cached_statements=512,
+                )
+            except sqlite3.Error:
+                return  # then every call goes to the worker
             reader.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _INLINE_MAX_VALUE)
             reader.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
             self._reader = reader
