@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,8 +128,8 @@ async def store_single_concurrent(url: str, rows: int, tasks: int) -> float:
     return rate
 
 
-async def round_trips(url: str, n: int) -> float:
-    client = await sqlstore.connect(url)
+async def round_trips(url: str, n: int, **options: Any) -> float:
+    client = await sqlstore.connect(url, **options)
     await client.execute("SELECT 1")
 
     async def run() -> None:
@@ -172,6 +173,10 @@ async def main() -> None:
         hops.append(await round_trips(url("hop", r), 2 * single_rows))
     report("raw_sqlite3_select1", min(raw_us), "us")
     report("sqlstore_local_select1_round_trip", 1e6 / max(hops), "us")
+    worker = [
+        await round_trips(url("worker", r), 2 * single_rows, inline_budget=0) for r in range(5)
+    ]
+    report("sqlstore_local_select1_round_trip_on_the_worker", 1e6 / max(worker), "us")
 
     report("ratio_local_batch_vs_raw_executemany", local_bulk / raw_bulk_rate, "x")
     report("ratio_local_execute_sequential_vs_raw_commits", local_single / raw_single_rate, "x")
