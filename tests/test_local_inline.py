@@ -138,7 +138,7 @@ async def test_read_only_batches_take_no_write_lock(client: LocalClient, tmp_pat
         writer = threading.Thread(target=write_soon)
         writer.start()
         statements: list[Any] = [("SELECT count(*) FROM t", ())]
-        n = 1_500_000 if slow_inline else 8_000_000
+        n = 800_000 if slow_inline else 8_000_000
         statements.append((SLOW_READ + (" -- inline" if slow_inline else ""), (n,)))
         results = await client.batch(statements)
         ended = time.perf_counter()
