@@ -425,7 +425,7 @@ class LocalClient:
             try:
                 outcomes = [self._do(job)] if len(group) == 1 else self._group_commit(group)
             except BaseException:
-                for member in group:
+                for member in [*group, carry] if carry is not None else group:
                     _answer(member, error=UnavailableError("the local worker thread died"))
                 raise
             for member, (value, error) in zip(group, outcomes, strict=True):
