@@ -147,8 +147,6 @@ def _solo(sql: str) -> bool:
     return leading_keyword(sql) in _SOLO_WORDS
 
 
-
-
 def _groupable(job: _Job) -> bool:
     return job.kind == "execute" and not _solo(job.sql) and not reads_only(job.sql)
 
