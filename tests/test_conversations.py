@@ -448,7 +448,8 @@ async def test_save_cost_does_not_grow_with_history(tmp_path: Any) -> None:
     """Count SQLite VM instructions of a save and of every read of messages: the same for
     a conversation of 100 messages as for one of 10,000 (and for a trimmed one that went
     through 10,000), for the first page and for a page deep in the history."""
-    async with sqlstore.Store(f"file:{tmp_path / 'steps.db'}") as store:
+    # Every call on the worker's connection, where the steps are counted.
+    async with sqlstore.Store(f"file:{tmp_path / 'steps.db'}", inline_budget=0) as store:
         client = store.client
         assert isinstance(client, LocalClient)
         conv = store.conversations

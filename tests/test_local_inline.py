@@ -1,12 +1,18 @@
-"""The local driver's inline path: short calls run on the event loop, and anything that
-would wait for a lock or run past the budget moves to the worker, with the loop free."""
+"""The local driver and the event loop: short reads run on the loop (on a read-only
+connection), everything that may write or wait runs on the worker thread, and the loop
+thread never syncs a file."""
 
 from __future__ import annotations
 
 import asyncio
-import math
+import os
+import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +23,14 @@ import sqlstore
 from sqlstore.drivers import local
 from sqlstore.drivers.local import LocalClient
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # A query that takes far longer than the inline budget (local SQLite has recursive CTEs).
 SLOW = (
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)"
     " SELECT count(*) FROM c"
 )
+SLOW_READ = SLOW.replace("WITH", "SELECT * FROM (WITH", 1) + ")"  # the same, led by SELECT
 
 
 @pytest.fixture
@@ -57,236 +66,324 @@ class Ticker:
         await self._task
 
 
-async def test_short_calls_run_on_the_event_loop_thread(client: LocalClient) -> None:
+async def test_reads_run_on_the_event_loop_and_writes_on_the_worker(
+    client: LocalClient,
+) -> None:
     inline, worker = client.inline_calls, client.worker_calls
     await client.execute("INSERT INTO t (v) VALUES (?)", ("a",))
-    results = await client.batch(
-        [("INSERT INTO t (v) VALUES (?)", ("b",)), ("SELECT count(*) FROM t", ())]
-    )
-    assert results[1].scalar() == 2
-    assert client.inline_calls == inline + 2
-    assert client.worker_calls == worker
+    await client.batch([("INSERT INTO t (v) VALUES (?)", ("b",)), ("SELECT 1", ())])
+    assert client.worker_calls == worker + 2 and client.inline_calls == inline
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 2  # sees the writes
+    results = await client.batch([("SELECT min(v) FROM t", ()), ("VALUES (1)", ())])
+    assert results[0].scalar() == "a"
+    assert client.inline_calls == inline + 2 and client.worker_calls == worker + 2
 
 
-async def test_a_long_query_moves_to_the_worker_and_the_loop_keeps_running(
-    client: LocalClient,
-) -> None:
+async def test_a_long_read_moves_to_the_worker_for_good(client: LocalClient) -> None:
     inline, worker = client.inline_calls, client.worker_calls
     async with Ticker() as ticker:
-        assert (await client.execute(SLOW, (3_000_000,))).scalar() == 3_000_000
+        for _ in range(2):  # stopped after inline_budget on the loop, twice in a row
+            assert (await client.execute(SLOW_READ, (3_000_000,))).scalar() == 3_000_000
         during = ticker.ticks
-    assert client.worker_calls == worker + 1
-    assert client.inline_calls == inline
+    assert client.worker_calls == worker + 2 and client.inline_calls == inline
     assert during > 100  # it ran on the worker after at most inline_budget on the loop
-    # The same SQL goes straight to the worker next time, then is tried inline again.
-    assert (await client.execute(SLOW, (10,))).scalar() == 10
-    assert client.worker_calls == worker + 2
-    assert (await client.execute(SLOW, (10,))).scalar() == 10
-    assert client.inline_calls == inline + 1  # quick now: it ran inline
+    for _ in range(3):  # the same SQL goes straight to the worker, even when quick
+        assert (await client.execute(SLOW_READ, (10,))).scalar() == 10
+    assert client.worker_calls == worker + 5 and client.inline_calls == inline
+    await client.execute("SELECT count(*) FROM t")  # other SQL still runs inline
+    assert client.inline_calls == inline + 1
 
 
-async def test_sql_that_keeps_running_long_is_tried_inline_ever_less_often(
-    client: LocalClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stops: list[int] = []
-    ran_slow = LocalClient._ran_slow
-
-    def counted(self: LocalClient, key: tuple[str, ...]) -> None:
-        stops.append(self.worker_calls)
-        ran_slow(self, key)
-
-    monkeypatch.setattr(LocalClient, "_ran_slow", counted)
-    worker = client.worker_calls
-    for _ in range(7):
-        assert (await client.execute(SLOW, (200_000,))).scalar() == 200_000
-    # Stopped inline on calls 1, 3 and 6: after each stop it waits 1, 2, then 4 calls.
-    assert [n - worker for n in stops] == [0, 2, 5]
-    assert client.worker_calls == worker + 7
+async def test_one_stop_alone_does_not_send_sql_to_the_worker(client: LocalClient) -> None:
+    sql = SLOW_READ + " -- once"
+    assert (await client.execute(sql, (3_000_000,))).scalar() == 3_000_000  # stopped
+    inline = client.inline_calls
+    assert (await client.execute(sql, (10,))).scalar() == 10  # quick: inline again
+    assert (await client.execute(sql, (3_000_000,))).scalar() == 3_000_000  # stopped
+    assert (await client.execute(sql, (10,))).scalar() == 10  # not two stops in a row
+    assert client.inline_calls == inline + 2
 
 
-async def test_an_interrupted_batch_writes_nothing_inline_then_everything_on_the_worker(
-    client: LocalClient,
-) -> None:
-    statements: list[tuple[str, tuple[object, ...]]] = [
-        ("INSERT INTO t (v) VALUES (?)", (f"row {i}",)) for i in range(3)
-    ]
-    statements.append((SLOW, (2_000_000,)))
-    results = await client.batch(statements)
-    assert results[-1].scalar() == 2_000_000
-    assert client.worker_calls >= 1
+async def test_a_big_value_is_read_on_the_worker(client: LocalClient) -> None:
+    big = "y" * (local._INLINE_MAX_VALUE + 1)
+    await client.execute("INSERT INTO t (v) VALUES (?)", (big,))
+    await client.execute("INSERT INTO t (v) VALUES ('small')")
+    inline, worker = client.inline_calls, client.worker_calls
     rows = await client.execute("SELECT v FROM t ORDER BY id")
-    assert [r[0] for r in rows.rows] == ["row 0", "row 1", "row 2"]  # once, not twice
+    assert [r[0] for r in rows.rows] == [big, "small"]
+    assert client.worker_calls == worker + 1 and client.inline_calls == inline
 
 
-async def test_a_locked_database_makes_the_call_wait_on_the_worker(
+async def test_read_only_batches_take_no_write_lock(client: LocalClient, tmp_path: Path) -> None:
+    """A writer with no busy timeout (as another process would be) commits while a read-only
+    batch is under way, inline or on the worker: the batch runs deferred."""
+    await client.execute("INSERT INTO t (v) VALUES ('first')")
+    for _ in range(2):
+        await client.execute(SLOW_READ, (3_000_000,))  # from now on, on the worker
+    written: list[float] = []
+
+    def write_soon() -> None:
+        time.sleep(0.05)
+        other = sqlite3.connect(tmp_path / "inline.db", timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # SQLITE_BUSY at once if the batch held the lock
+        other.execute("INSERT INTO t (v) VALUES ('other')")
+        other.execute("COMMIT")
+        other.close()
+        written.append(time.perf_counter())
+
+    for slow_inline in (False, True):
+        budget = client.inline_budget
+        client.inline_budget = 1.0 if slow_inline else budget  # 1 s: the batch stays inline
+        inline, worker = client.inline_calls, client.worker_calls
+        writer = threading.Thread(target=write_soon)
+        writer.start()
+        statements: list[Any] = [("SELECT count(*) FROM t", ())]
+        n = 800_000 if slow_inline else 8_000_000
+        statements.append((SLOW_READ + (" -- inline" if slow_inline else ""), (n,)))
+        results = await client.batch(statements)
+        ended = time.perf_counter()
+        client.inline_budget = budget
+        writer.join()
+        assert written and written.pop() < ended  # the write committed during the batch
+        assert results[1].scalar() == n
+        assert (client.inline_calls - inline, client.worker_calls - worker) == (
+            (1, 0) if slow_inline else (0, 1)
+        )
+
+
+async def test_a_locked_database_makes_writes_wait_on_the_worker_not_reads(
     client: LocalClient, tmp_path: Path
 ) -> None:
     other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO t (v) VALUES ('other')")
     release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
-    worker = client.worker_calls
     async with Ticker() as ticker:
         release.start()
-        await client.batch([("INSERT INTO t (v) VALUES (?)", ("mine",))])
+        write = asyncio.create_task(client.batch([("INSERT INTO t (v) VALUES ('mine')", ())]))
+        await asyncio.sleep(0.05)
+        inline = client.inline_calls
+        assert (await client.execute("SELECT count(*) FROM t")).scalar() == 0  # not blocked
+        assert client.inline_calls == inline + 1
+        await write
         during = ticker.ticks
     release.join()
     other.close()
-    assert client.worker_calls == worker + 1
     assert during > 100  # the wait for the lock happened off the event loop
     rows = await client.execute("SELECT v FROM t ORDER BY id")
     assert [r[0] for r in rows.rows] == ["other", "mine"]
-    # The lock is gone: the next call runs inline again.
-    inline = client.inline_calls
-    await client.execute("SELECT count(*) FROM t")
-    assert client.inline_calls == inline + 1
 
 
-async def test_a_loop_of_inline_calls_lets_other_tasks_run(
-    client: LocalClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A read is moved to the worker only when it was stopped past the budget, which a busy
-    # machine can cause by preempting this thread in the middle of one: count those.
-    stops: list[tuple[str, ...]] = []
-    ran_slow = LocalClient._ran_slow
-
-    def counted(self: LocalClient, key: tuple[str, ...]) -> None:
-        stops.append(key)
-        ran_slow(self, key)
-
-    monkeypatch.setattr(LocalClient, "_ran_slow", counted)
+async def test_a_loop_of_inline_reads_lets_other_tasks_run(client: LocalClient) -> None:
     await client.batch([("INSERT INTO t (v) VALUES (?)", (str(i),)) for i in range(100)])
     async with Ticker() as ticker:
-        start, worker, before = client.inline_calls, client.worker_calls, ticker.ticks
-        for _ in range(3000):  # reads: no checkpoint ever takes the connection meanwhile
+        before = ticker.ticks
+        for _ in range(3000):
             await client.execute("SELECT count(*), max(v) FROM t WHERE v > ?", ("1",))
         during = ticker.ticks - before
-    moved = client.worker_calls - worker
-    assert client.inline_calls - start == 3000 - moved
-    assert moved <= 2 * len(stops)  # each stop sends this call and at most the next away
-    assert len(stops) < 30  # an occasional preemption, not a rule
     assert during > 0  # every inline_budget of work, a call yielded to the loop
 
 
-async def test_errors_inline_are_the_callers_and_roll_back(client: LocalClient) -> None:
-    await client.execute("INSERT INTO t (id, v) VALUES (1, 'a')")
-    inline = client.inline_calls
+async def test_errors_inline_are_the_callers(client: LocalClient) -> None:
+    worker = client.worker_calls
     with pytest.raises(sqlstore.QueryError) as caught:
-        await client.batch(
-            [
-                ("INSERT INTO t (id, v) VALUES (2, 'b')", ()),
-                ("INSERT INTO t (id, v) VALUES (1, 'again')", ()),
-            ]
-        )
-    assert caught.value.code == "SQLITE_CONSTRAINT_PRIMARYKEY"
-    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
-    assert client.inline_calls == inline + 1  # the failed batch ran (and failed) inline
+        await client.batch([("SELECT 1", ()), ("SELECT nope FROM t", ())])
+    assert "no such column" in str(caught.value)
+    assert client.worker_calls == worker  # not retried on the worker
 
 
-async def test_the_wal_starts_over_once_writes_pause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("url", "options", "inline"),
+    [
+        ("file:{}", {"durability": "full"}, True),  # reads never sync: still inline
+        ("file:{}", {"inline_budget": 0}, False),
+        ("file:{}?nolock=1", {}, False),  # no WAL without locks: no second connection
+        (":memory:", {}, False),
+    ],
+)
+async def test_when_reads_run_inline(
+    tmp_path: Path, url: str, options: dict[str, Any], inline: bool
 ) -> None:
-    # A WAL under the restart threshold (no checkpoint holds the connection) and over the
-    # size it is cut back to: 1,000 commits of a ~3 KB row write about 2,000 frames.
-    monkeypatch.setattr(local, "_RESTART_FRAMES", 100_000)
-    monkeypatch.setattr(local, "_WAL_KEEP_BYTES", 1024 * 1024)
-    client = await sqlstore.connect(f"file:{tmp_path / 'inline.db'}")
-    await client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    payload = "x" * 3000
-    for i in range(1000):  # five checkpoints are queued, the last by the 1,000th write
-        await client.execute("INSERT INTO t (v) VALUES (?)", (f"{i}{payload}",))
-    wal = tmp_path / "inline.db-wal"
-    assert wal.stat().st_size > 4 * 1024 * 1024  # it never started over while writing
-    await asyncio.sleep(0.3)  # writes pause: the worker's checkpoint catches up
-    await client.execute("INSERT INTO t (v) VALUES ('after the pause')")
-    probe = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
-    ((_, frames, _),) = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    probe.close()
-    assert frames < 50  # the last write started the WAL over (else: 2,000+ frames)
-    assert wal.stat().st_size <= 1024 * 1024  # and cut it back
-    await client.close()
-
-
-async def test_the_wal_starts_over_under_writes_that_never_pause(
-    client: LocalClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    payload = "x" * 3000
-    for i in range(3000):
-        await client.execute("INSERT INTO t (v) VALUES (?)", (f"{i}{payload}",))
-    # 3,000 commits of a ~3 KB row leave a WAL of 37 MB if it never starts over; past
-    # _RESTART_FRAMES (8 MiB) a checkpoint holds the connection and it does, so the file
-    # stays under the 16 MiB it would be cut back to.
-    assert (tmp_path / "inline.db-wal").stat().st_size < local._WAL_KEEP_BYTES
-    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 3000
-    assert client.worker_calls < 50  # only calls made while the last frames were copied
-
-
-@pytest.mark.parametrize("options", [{"durability": "full"}, {"inline_budget": 0}])
-async def test_inline_can_be_off(tmp_path: Path, options: dict[str, Any]) -> None:
-    client = await sqlstore.connect(f"file:{tmp_path / 'off.db'}", **options)
+    client = await sqlstore.connect(url.format(tmp_path / "modes.db"), **options)
     assert isinstance(client, LocalClient)
     await client.execute("CREATE TABLE t (v)")
     await client.batch([("INSERT INTO t VALUES (1)", ())])
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
-    assert client.inline_calls == 0 and client.worker_calls == 3
+    assert (client.inline_calls, client.worker_calls) == ((1, 2) if inline else (0, 3))
     await client.close()
 
 
-async def test_an_interrupt_during_an_inline_batch_rolls_back_and_propagates(
+async def test_the_wal_stays_bounded_under_big_rows(client: LocalClient, tmp_path: Path) -> None:
+    wal = tmp_path / "inline.db-wal"
+    largest = 0
+    row = os.urandom(512 * 1024)
+    for _ in range(190):  # 95 MiB of rows, with reads (WAL snapshots) in between
+        await client.execute("INSERT INTO t (v) VALUES (?)", (row,))
+        await client.execute("SELECT count(*) FROM t")
+        largest = max(largest, wal.stat().st_size)
+    assert largest <= 16 * 1024 * 1024
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 190
+
+
+def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
+    strace = shutil.which("strace")
+    assert strace, "strace is needed (tests/setup.sh installs it)"
+    trace = tmp_path / "trace.txt"
+    command = [strace, "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace)]
+    done = subprocess.run(
+        [*command, sys.executable, "-m", "tests.loop_syscalls", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    loop_thread = int(done.stdout.split()[0])
+    syncs = [
+        int(m.group(1))
+        for m in re.finditer(r"^(\d+) +f(?:data)?sync\(", trace.read_text(), re.MULTILINE)
+    ]
+    assert len(syncs) > 50  # the workload did sync, on the worker...
+    assert loop_thread not in syncs  # ...and never on the loop thread
+
+
+INTERRUPTED = """
+import asyncio, signal, sys, threading, time
+import sqlstore
+
+async def main(url, budget, counts):
+    client = await sqlstore.connect(url, inline_budget=budget)
+    await client.execute("CREATE TABLE IF NOT EXISTS t (v)")
+    counts.append(client)
+    main = threading.get_ident()
+    threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+    await client.execute(sys.argv[2], (200_000_000,))
+    print("finished")
+
+url, counts, start = sys.argv[1], [], time.perf_counter()
+for budget, run in ((1.0, lambda m: asyncio.new_event_loop().run_until_complete(m)),
+                    (0.002, asyncio.run)):
+    try:
+        run(main(url, budget, counts))
+    except KeyboardInterrupt:
+        c = counts[-1]
+        print("interrupted", c.inline_calls, c.worker_calls, round(time.perf_counter() - start))
+"""
+
+
+def test_ctrl_c_raises_in_the_caller_and_nothing_is_redone(tmp_path: Path) -> None:
+    """Ctrl-C during a read on the loop (default SIGINT handler: it raises inside SQLite's
+    progress handler, where sqlite3 swallows it) and during a read on the worker (under
+    asyncio.run, which cancels the main task): KeyboardInterrupt either way, at once."""
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, f"file:{tmp_path / 'c.db'}", SLOW_READ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = done.stdout.splitlines()
+    # (inline, worker) calls after the interrupt: the read was not redone on the worker.
+    assert [line.split()[:3] for line in lines] == [
+        ["interrupted", "0", "1"],  # the CREATE went to the worker, the read stayed inline
+        ["interrupted", "0", "2"],  # moved to the worker after 2 ms, then cancelled there
+    ], done.stderr
+    assert int(lines[-1].split()[3]) < 10  # never ran its whole (a minute or more)
+
+
+async def test_a_cancelled_write_is_done_once(client: LocalClient) -> None:
+    statements: list[Any] = [("INSERT INTO t (v) VALUES (?)", (str(i),)) for i in range(3)]
+    statements.append((SLOW, (3_000_000,)))  # a write batch: on the worker
+    task = asyncio.create_task(client.batch(statements))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await client.execute("INSERT INTO t (v) VALUES ('after')")  # queued behind it
+    rows = await client.execute("SELECT v FROM t ORDER BY id")
+    assert [r[0] for r in rows.rows] == ["0", "1", "2", "after"]  # all or nothing, once
+
+
+async def test_a_dead_worker_fails_every_pending_and_later_call(
     client: LocalClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(cursor: sqlite3.Cursor) -> object:
-        raise KeyboardInterrupt
+    deaths: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", deaths.append)
+    release = threading.Event()
+    blocked = asyncio.create_task(client.run_in_worker(lambda conn: release.wait(5)))
+    await asyncio.sleep(0.05)
+    pending = [
+        asyncio.create_task(client.batch([("INSERT INTO t (v) VALUES (?)", (str(i),))]))
+        for i in range(3)
+    ]
+    await asyncio.sleep(0.05)
 
-    inline = client.inline_calls
-    with monkeypatch.context() as patch:
-        patch.setattr(local, "_rows", interrupted)
-        with pytest.raises(KeyboardInterrupt):  # not turned into a QueryError
-            await client.batch(
-                [
-                    ("INSERT INTO t (v) VALUES ('half')", ()),
-                    ("SELECT count(*) FROM t", ()),
-                ]
-            )
-    assert client.inline_calls == inline  # it never finished
-    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 0  # rolled back
-    await client.execute("INSERT INTO t (v) VALUES ('next')")  # the connection still works
-    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 1
+    def die(job: object) -> object:
+        raise SystemExit("the worker dies")
+
+    client._do = die  # type: ignore[method-assign,assignment]  # the next job kills the worker thread
+    release.set()
+    assert await blocked is True
+    for task in pending:
+        with pytest.raises(sqlstore.UnavailableError):
+            await asyncio.wait_for(task, 5)
+    for call in (client.execute("SELECT 1"), client.execute("INSERT INTO t (v) VALUES (1)")):
+        with pytest.raises(sqlstore.UnavailableError):
+            await call
+    assert [type(d.exc_value) for d in deaths] == [SystemExit]  # the death is reported
 
 
-async def test_a_stop_reported_after_a_statement_finished_writes_nothing_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite may call the progress handler once more after a statement has finished,
-    and report SQLITE_INTERRUPT for it although its changes are made (in autocommit mode:
-    committed). Here the handler stops every inline statement exactly then, as soon as
-    its changes are counted: each write must still be stored exactly once."""
-    monkeypatch.setattr(local, "_PROGRESS_STEPS", 1)  # the handler runs at every VM step
-    client = await sqlstore.connect(f"file:{tmp_path / 'late.db'}")
-    assert isinstance(client, LocalClient)
-    await client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    assert client._conn is not None
-    conn = client._conn
-    start = {"changes": conn.total_changes}
+async def test_read_only_files_open_and_serve_reads(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    writer = await sqlstore.connect(f"file:{path}")
+    await writer.execute("CREATE TABLE r (x)")
+    await writer.execute("INSERT INTO r VALUES (1)")
+    reader = await sqlstore.connect(f"file:{path}?mode=ro")
+    assert isinstance(reader, LocalClient)
+    assert (await reader.execute("SELECT count(*) FROM r")).scalar() == 1
+    assert reader.inline_calls == 1  # a WAL file: read inline
+    with pytest.raises(sqlstore.QueryError) as caught:
+        await reader.execute("INSERT INTO r VALUES (2)")
+    assert caught.value.code == "SQLITE_READONLY"
+    await reader.close()
+    await writer.close()
 
-    def stop_once_written(self: LocalClient) -> bool:
-        # (past its deadline: an inline call, and its changes are counted: finished)
-        return self._deadline != math.inf and conn.total_changes > start["changes"]
 
-    real_inline_call = LocalClient._inline_call
-
-    def inline_call(self: LocalClient, fn: Any, key: tuple[str, ...], *args: Any) -> Any:
-        start["changes"] = conn.total_changes
-        return real_inline_call(self, fn, key, *args)
-
-    monkeypatch.setattr(LocalClient, "_past_deadline", stop_once_written)
-    monkeypatch.setattr(LocalClient, "_inline_call", inline_call)
-    conn.set_progress_handler(client._past_deadline, 1)  # installed at open: again, patched
-    for i in range(20):  # distinct texts: each is tried inline (no back-off between them)
-        await client.execute(f"INSERT INTO t (v) VALUES (?) -- {i}", (f"row {i}",))
-        await client.batch([(f"INSERT INTO t (v) VALUES (?) -- batch {i}", (f"batch {i}",))])
-    rows = await client.execute("SELECT v, count(*) FROM t GROUP BY v HAVING count(*) > 1")
-    assert rows.values == []
-    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 40
-    assert client.worker_calls >= 40  # every write was stopped inline and redone there
-    await client.close()
+def test_a_file_without_write_permission_opens_and_serves_reads(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "ro.db")
+    conn.execute("CREATE TABLE r (x)")
+    conn.execute("INSERT INTO r VALUES (7)")
+    conn.commit()
+    conn.close()
+    (folder / "ro.db").chmod(0o444)
+    folder.chmod(0o555)
+    script = (
+        "import asyncio, sys, sqlstore\n"
+        "async def main():\n"
+        "    client = await sqlstore.connect(sys.argv[1])\n"
+        "    print((await client.execute('SELECT x FROM r')).scalar())\n"
+        "    try:\n"
+        "        await client.execute('INSERT INTO r VALUES (8)')\n"
+        "    except sqlstore.QueryError as exc:\n"
+        "        print(exc.code)\n"
+        "    await client.close()\n"
+        "asyncio.run(main())\n"
+    )
+    try:
+        # Tests run as root, who may write any file: without these capabilities, not.
+        drop = "--bounding-set=-dac_override,-dac_read_search,-fowner"
+        done = subprocess.run(
+            ["setpriv", drop, sys.executable, "-c", script, f"file:{folder / 'ro.db'}"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "SQLITE_READONLY"]

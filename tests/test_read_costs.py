@@ -49,7 +49,8 @@ async def _fill(store: sqlstore.Store, size: int, tag: str, session_id: str) -> 
 
 
 async def test_list_cost_does_not_grow_with_rows(tmp_path: Path) -> None:
-    async with sqlstore.Store(f"file:{tmp_path / 'lists.db'}") as store:
+    # Every call on the worker's connection, where the steps are counted.
+    async with sqlstore.Store(f"file:{tmp_path / 'lists.db'}", inline_budget=0) as store:
         client = store.client
         assert isinstance(client, LocalClient)
         team = (await store.teams.upsert(Team(user_id="u", config={"label": "t"}))).data

@@ -1,23 +1,22 @@
-"""Local driver: one long-lived sqlite3 connection, used on the event loop when that is
-quick and safe, and otherwise on its own worker thread.
+"""Local driver: a sqlite3 connection on a worker thread for everything that may write,
+and a second, read-only connection that serves short reads on the event loop.
 
-Inline path. A call runs on the calling (event loop) thread when the worker is idle, the
-database is in ``durability="normal"`` and the call is not known to run long. It never
-waits there: the connection's busy timeout is 0 outside worker jobs, so a lock held by
-another connection or process fails at once and the call goes to the worker instead; a
-progress handler stops the call once it has used ``inline_budget`` seconds of SQLite time,
-rolls it back and hands it to the worker too (and that SQL's next calls go to the
-worker: 1, then 2, 4, ... after each further stop; see ``_SLOW_WAIT_MAX``). Commits there
-never fsync (WAL with ``synchronous=NORMAL``), and WAL checkpoints, which do, run on the
-worker (see ``_checkpoint``). After ``inline_budget`` of inline work a call yields to the
-event loop once, so a loop of awaited calls does not starve other tasks.
+Worker. Every write, every batch that writes, every PRAGMA and every read that is not
+served inline runs on the worker thread, on the writing connection (full ``busy_timeout``,
+no progress handler). A batch is one transaction (``BEGIN IMMEDIATE``, or a deferred
+``BEGIN`` when every statement only reads); single writes that arrive while the worker is
+busy are committed together (group commit), each in its own savepoint. SQLite's own
+autocheckpoint runs after the commits that need it, and ``journal_size_limit`` cuts a WAL
+that grew past 16 MiB back when it starts over: every fsync SQLite makes is made there.
 
-Worker path. Everything else is one hop to the worker thread, which holds the connection
-for the whole job with the full ``busy_timeout``: a batch runs there under
-``BEGIN IMMEDIATE`` in that one hop, and single ``execute`` calls that arrive while the
-worker is busy are committed together (group commit): each keeps its own savepoint, so
-one failing statement rolls back only itself, and every caller is answered only after the
-shared COMMIT.
+Inline reads. When the database is in WAL mode, a read (a ``SELECT``, ``VALUES`` or
+``EXPLAIN`` execute, or a batch of them) runs on the calling thread, on a connection
+opened ``mode=ro``: it cannot write, so it cannot fsync, and WAL readers never wait for
+or block writers. It never waits there either: its busy timeout is 0, a progress handler
+stops it after ``inline_budget`` seconds, and a value longer than ``_INLINE_MAX_VALUE``
+stops it at once; then the read is redone on the worker, and SQL stopped by the budget
+twice in a row goes to the worker for good. After ``inline_budget`` of inline work a call
+yields to the loop once.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import os
 import queue
 import sqlite3
@@ -43,7 +41,6 @@ from ..errors import (
 )
 from .base import (
     EMPTY_RESULT,
-    READ_WORDS,
     Args,
     PlainArgs,
     Result,
@@ -57,50 +54,45 @@ from .base import (
 Durability = Literal["normal", "full"]
 
 DEFAULT_INLINE_BUDGET = 0.002
-"""Seconds of SQLite work one call may do on the event loop before it moves to the worker."""
+"""Seconds one read may run on the event loop before it moves to the worker."""
 
 _GROUP_LIMIT = 256
 """The most single statements one group commit takes."""
 
 _SOLO_WORDS = frozenset({"PRAGMA", "VACUUM", "ATTACH", "DETACH", "REINDEX", "ANALYZE"})
-"""Statements that must not run inside a transaction, so never join a group commit (and
-never run inline: some of them can take long)."""
+"""Statements that must not run inside a transaction, so never join a group commit."""
 
-_PROGRESS_STEPS = 1000
+_PROGRESS_STEPS = 100
 """SQLite VM instructions between two looks at the inline deadline."""
 
-_CHECKPOINT_EVERY = 200
-"""Write commits between two WAL checkpoints (which run on the worker)."""
-
-_RESTART_FRAMES = 2048
-"""WAL frames (8 MiB of 4 KiB pages) past which a checkpoint also holds the connection
-while it copies the last frames (an fsync or two), so the WAL starts over even though
-writes never pause. A WAL let grow further costs more than those milliseconds: every
-commit then extends the file, and the copy under the lock that ends it takes longer
-(measured: 2,048 frames, 85 us a save with trim and at most 5 ms for one save; 16,384
-frames, 95 us and 24 ms)."""
+_INLINE_MAX_VALUE = 256 * 1024
+"""The longest string or blob (bytes) an inline read may load: reading one is a single VM
+instruction that no progress handler can cut short (a 64 MiB blob holds the thread for
+about 75 ms), so a longer one stops the read and sends it to the worker."""
 
 _WAL_KEEP_BYTES = 16 * 1024 * 1024
-"""The size a WAL file is cut back to when it starts over (journal_size_limit): above
-what _RESTART_FRAMES lets it reach, so a busy WAL is written over in place, not cut
-back and grown again each time."""
+"""journal_size_limit: when the WAL starts over, a file grown past this is cut back."""
 
 _SLOW_LIMIT = 1024
-"""The most statement lists remembered as too slow to run inline."""
+"""The most statement lists remembered as stopped by the inline budget."""
 
-_SLOW_WAIT_MAX = 1024
-"""The most calls of a statement list that go to the worker before it is tried inline
-again: a list stopped for running past the budget waits 1 call, then 2, 4, ... up to
-this many after each further stop. (A first run may be slow only because SQLite
-compiles its statements; and a list that ran slow under load may be quick again.)"""
+_SLOW_STOPS = 2
+"""Stops in a row after which a statement list always runs on the worker (one stop alone
+may be the machine's doing: a thread preempted in the middle of a quick read)."""
 
-_HAND_OVER = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_INTERRUPT")
-"""Inline failures (error-name prefixes) that mean "let the worker do it", not "tell the
-caller": the database was locked, or the work ran past the budget."""
+_HAND_OVER = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_INTERRUPT",
+    "SQLITE_TOOBIG",
+    "SQLITE_READONLY",
+)
+"""Inline failures (error-name prefixes) that mean "let the worker do it": a lock, a read
+past the budget or the value limit, or recovery that the read-only connection may not do."""
 
 
 class _Job:
-    __slots__ = ("args", "future", "kind", "loop", "sql")
+    __slots__ = ("args", "deferred", "error", "future", "kind", "loop", "ready", "sql", "value")
 
     def __init__(
         self,
@@ -115,6 +107,22 @@ class _Job:
         self.future = future
         self.sql = sql
         self.args = args
+        self.ready = threading.Lock()  # held until the worker has answered
+        self.ready.acquire()
+        self.deferred = False  # the caller stopped waiting on ``ready``: answer on the loop
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+_HANDOFF = threading.Lock()
+"""Orders the worker's answer against its caller's choice to stop waiting for it, so
+that exactly one of them resolves the caller's future."""
+
+_WAIT_SECONDS = 0.001
+"""How long a caller with the only job in flight waits for its answer on a lock before
+it sleeps on the loop. An answer within it skips the loop's wake-up (its self-pipe and
+epoll: about 70 of a 90 us round trip on a small VM, against about 20 us for a lock),
+and the wait, a blocked lock with no I/O, holds the loop no longer than this."""
 
 
 Outcome = tuple[Any, BaseException | None]
@@ -130,10 +138,17 @@ def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | Non
 
 
 def _answer(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
-    if job.loop is None or job.future is None:  # a job nobody waits for (a checkpoint)
+    if job.loop is None or job.future is None:
         return
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-        job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
+    with _HANDOFF:
+        if job.deferred:  # the caller stopped waiting on the lock: answer through the loop
+            waiting = True
+        else:
+            job.value, job.error, waiting = value, error, False
+            job.ready.release()
+    if waiting:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
 
 
 def _translate(exc: BaseException, sql: str | None = None) -> SqlStoreError:
@@ -148,36 +163,15 @@ def _translate(exc: BaseException, sql: str | None = None) -> SqlStoreError:
     return QueryError(str(exc), code=code, sql=sql)
 
 
-def _hand_over(exc: SqlStoreError) -> bool:
-    """Whether an inline failure should be retried on the worker (busy or interrupted)."""
-    code = getattr(exc, "code", None)
-    return isinstance(code, str) and code.startswith(_HAND_OVER)
-
-
 @functools.lru_cache(maxsize=1024)
 def _solo(sql: str) -> bool:
-    """Whether a statement must run alone, on the worker (see _SOLO_WORDS); cached, since
-    domains reuse a few fixed texts."""
+    """Whether a statement must run alone (see _SOLO_WORDS); cached, since domains reuse
+    a few fixed texts."""
     return leading_keyword(sql) in _SOLO_WORDS
 
 
-_READ_WORDS = READ_WORDS
-"""Statements that only read: inline they run in autocommit mode. Every other inline
-statement (a ``WITH ... SELECT`` too, since a WITH may lead a write: it only takes the
-write lock it did not need) runs inside BEGIN IMMEDIATE ... COMMIT, and that COMMIT (or a
-ROLLBACK) runs with no deadline. SQLite calls the progress handler once more after a statement has
-finished, and a stop there reports SQLITE_INTERRUPT for a statement whose changes are
-made: in autocommit mode they would be committed, and the call redone on the worker
-would write them twice (seen under load: 3,002 rows for 3,000 inserts). Inside a
-transaction such a stop is rolled back like any other; a COMMIT or ROLLBACK stopped the
-same way would report failure for a transaction that ended, or leave one open."""
-
-
-_reads_only = reads_only
-
-
 def _groupable(job: _Job) -> bool:
-    return job.kind == "execute" and not _solo(job.sql)
+    return job.kind == "execute" and not _solo(job.sql) and not reads_only(job.sql)
 
 
 def _rows(cursor: sqlite3.Cursor) -> Result:
@@ -187,8 +181,55 @@ def _rows(cursor: sqlite3.Cursor) -> Result:
     return Result([d[0] for d in description], cursor.fetchall())
 
 
+def _execute(conn: sqlite3.Connection, sql: str, args: PlainArgs) -> Result:
+    try:
+        return _rows(conn.execute(sql, args))
+    except (sqlite3.Error, OverflowError) as exc:
+        raise _translate(exc, sql) from None
+
+
+def _batch(conn: sqlite3.Connection, statements: list[tuple[str, PlainArgs]]) -> list[Result]:
+    """Run statements in one transaction: deferred when all only read, else immediate."""
+    results: list[Result] = []
+    reads = all(reads_only(s) for s, _ in statements)
+    sql = "BEGIN" if reads else "BEGIN IMMEDIATE"
+    try:
+        cursor = conn.cursor()  # one for the whole batch, not one per statement
+        cursor.execute(sql)
+        i, n = 0, len(statements)
+        while i < n:
+            sql, args = statements[i]
+            cursor.execute(sql, args)
+            if cursor.description is None:
+                # A run of the same row-less statement goes through executemany.
+                j = i + 1
+                while j < n and statements[j][0] == sql:
+                    j += 1
+                if j > i + 1:
+                    cursor.executemany(sql, [a for _, a in statements[i + 1 : j]])
+                results.extend([EMPTY_RESULT] * (j - i))
+                i = j
+            else:
+                results.append(_rows(cursor))
+                i += 1
+        sql = "COMMIT"
+        cursor.execute(sql)
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt and the like stay what they are
+        raise _translate(exc, sql) from None
+    return results
+
+
+def _read_only_url(database: str) -> str:
+    """The same ``file:`` URL, opened read-only."""
+    return f"{database}{'&' if '?' in database else '?'}mode=ro"
+
+
 class LocalClient:
-    """A sqlite3 connection driven from asyncio: inline when quick, else on a worker thread."""
+    """A sqlite3 database driven from asyncio: writes on a worker thread, short reads inline."""
 
     backend = "local"
 
@@ -212,23 +253,18 @@ class LocalClient:
         self.busy_timeout = busy_timeout
         self.durability: Durability = durability
         self.inline_budget = float(inline_budget)
-        self._inline = durability == "normal" and inline_budget > 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._pid = os.getpid()  # a forked child must not use this process's connection
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()  # whoever uses the connection holds it
-        self._wal = False
-        self._submitted = 0  # jobs put on the queue (event loop side)
-        self._finished = 0  # jobs the worker has done (worker side)
-        self._writes = 0  # write commits since the last checkpoint
-        self._checkpointer: sqlite3.Connection | None = None  # the worker's, for checkpoints
-        self._slow: dict[tuple[str, ...], list[int]] = {}
-        """Statement lists stopped for running past the inline budget: [calls still to go
-        to the worker, the wait after its next stop] (see _SLOW_WAIT_MAX)."""
+        self._pid = os.getpid()  # a forked child must not use this process's connections
+        self._in_flight = 0  # calls waiting for the worker's answer
+        self._gone = False  # the worker thread has ended (closed, or died)
+        self._conn: sqlite3.Connection | None = None  # the worker's
+        self._reader: sqlite3.Connection | None = None  # read-only, for inline reads
+        self._slow: dict[tuple[str, ...], int] = {}  # SQL stopped by the budget: stops in a row
+        self._deadline = 0.0  # when the inline read under way must stop
+        self._stopped = False  # whether the progress handler stopped it
         self._held = 0.0  # seconds of inline work since the last yield to the loop
-        self._deadline = math.inf  # when the inline call under way must stop (see _past_deadline)
         self.inline_calls = 0
         """How many calls ran on the event loop (the rest went to the worker)."""
         self.worker_calls = 0
@@ -240,7 +276,7 @@ class LocalClient:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> LocalClient:
-        """Start the worker thread and open the connection on it."""
+        """Start the worker thread and open the connections on it."""
         if self._thread is not None:
             return self
         self._thread = threading.Thread(
@@ -248,26 +284,25 @@ class LocalClient:
         )
         self._thread.start()
         try:
-            await self._submit("open")
+            await self._wait(self._submit("open"))
         except BaseException:
             self._closed = True
-            self._submitted += 1
             self._queue.put(_Job("close", None, None))
             raise
         return self
 
     async def close(self) -> None:
-        """Close the connection and stop the worker thread; safe to call twice. (In a
+        """Close the connections and stop the worker thread; safe to call twice. (In a
         forked child, only forget them: they belong to the parent.)"""
         if self._closed or self._thread is None or self._forked():
             self._closed = True
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._submitted += 1
-        self._queue.put(_Job("close", loop, done))
-        await done
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()  # read-only: no checkpoint, no sync
+        with contextlib.suppress(UnavailableError):
+            await self._wait(self._submit("close"))
 
     async def __aenter__(self) -> LocalClient:
         return await self.open()
@@ -278,43 +313,36 @@ class LocalClient:
     # -- public calls -----------------------------------------------------------------
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement in its own transaction (inline, or group-committed)."""
+        """Run one statement in its own transaction (inline, or on the worker)."""
         self._forked(check=True)
         plain = normalize_execute(sql, args)
-        if self._may_inline((sql,)) and not _solo(sql):
-            result: Result | None
-            if _reads_only(sql):
-                result = self._inline_call(self._execute_one, (sql,), sql, plain)
-            else:  # a write runs in a transaction of its own (see _READ_WORDS)
-                results = self._inline_call(self._batch, (sql,), [(sql, plain)])
-                result = None if results is None else results[0]
-            if result is not None:
+        if self._reader is not None and reads_only(sql):
+            results = self._read_inline((sql,), [(sql, plain)])
+            if results is not None:
                 if self._held >= self.inline_budget:
                     await self._share_loop()
-                return result
-        answer: Result = await self._submit("execute", sql, plain)
+                return results[0]
+        answer: Result = await self._wait(self._submit("execute", sql, plain))
         return answer
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run all statements in one ``BEGIN IMMEDIATE`` transaction, in one go."""
+        """Run all statements in one transaction, in one go."""
         self._forked(check=True)
         checked = normalize_batch(statements)
         if not checked:
             return []
-        if self._inline:
-            key = tuple([s for s, _ in checked])
-            if self._may_inline(key):
-                results: list[Result] | None = self._inline_call(self._batch, key, checked)
-                if results is not None:
-                    if self._held >= self.inline_budget:
-                        await self._share_loop()
-                    return results
-        answer: list[Result] = await self._submit("batch", checked)
+        if self._reader is not None and all(reads_only(s) for s, _ in checked):
+            results = self._read_inline(tuple([s for s, _ in checked]), checked)
+            if results is not None:
+                if self._held >= self.inline_budget:
+                    await self._share_loop()
+                return results
+        answer: list[Result] = await self._wait(self._submit("batch", checked))
         return answer
 
     async def run_in_worker(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` on the worker thread (for tools such as backups)."""
-        return await self._submit("call", fn)
+        return await self._wait(self._submit("call", fn))
 
     def _forked(self, *, check: bool = False) -> bool:
         """Whether this is a child forked after the client was made (SQLite forbids using a
@@ -328,92 +356,83 @@ class LocalClient:
             )
         return forked
 
-    def _submit(self, kind: str, sql: Any = None, args: Any = None) -> asyncio.Future[Any]:
+    def _submit(self, kind: str, sql: Any = None, args: Any = None) -> _Job:
         self._forked(check=True)
-        if self._closed and kind != "open":
-            raise UnavailableError("the client is closed")
         if self._thread is None:
             raise UnavailableError("the client is not open; call open() or use connect()")
+        if self._gone or (self._closed and kind not in ("open", "close")):
+            raise UnavailableError("the client is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._submitted += 1
         if kind in ("execute", "batch"):
             self.worker_calls += 1
-        self._queue.put(_Job(kind, loop, future, sql, args))
-        return future
+        job = _Job(kind, loop, future, sql, args)
+        self._queue.put(job)
+        if self._gone:  # the worker ended meanwhile: nobody would answer
+            self._fail_pending()
+        return job
 
-    # -- inline path (event loop thread) ---------------------------------------------
-
-    def _may_inline(self, key: tuple[str, ...]) -> bool:
-        if not (
-            self._inline
-            and not self._closed
-            and self._conn is not None
-            and self._submitted == self._finished  # the worker has nothing queued
-        ):
-            return False
-        slow = self._slow.get(key)
-        if slow is None or slow[0] == 0:
-            return True  # (a slow list's turn to try inline again)
-        slow[0] -= 1
-        return False
-
-    def _ran_slow(self, key: tuple[str, ...]) -> None:
-        """A statement list was stopped inline: send its next calls to the worker."""
-        slow = self._slow.get(key)
-        if slow is None:
-            if len(self._slow) >= _SLOW_LIMIT:
-                self._slow.clear()
-            self._slow[key] = [1, 2]
-        else:
-            slow[0] = slow[1]
-            slow[1] = min(2 * slow[1], _SLOW_WAIT_MAX)
-
-    def _inline_call(self, fn: Callable[..., Any], key: tuple[str, ...], *args: Any) -> Any:
-        """``fn(*args)`` on this thread, or None when the worker must do it instead
-        (connection in use, database locked, or the work ran past the budget: in every
-        such case nothing was written). Other errors are the caller's."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        conn = self._conn
+    async def _wait(self, job: _Job) -> Any:
+        """The job's answer. The only job in flight waits for it on a lock for up to
+        _WAIT_SECONDS; any other (or a slower answer) sleeps on its future on the loop."""
+        self._in_flight += 1
         try:
-            if conn is None:
-                return None
-            start = time.perf_counter()
-            self._deadline = start + self.inline_budget
-            changes = conn.total_changes
-            try:
-                value = fn(*args)
-            except SqlStoreError as exc:
-                if not _hand_over(exc):
-                    raise
-                if getattr(exc, "code", None) == "SQLITE_INTERRUPT":
-                    self._ran_slow(key)
-                return None
-            finally:
-                self._deadline = math.inf
-                self._held += time.perf_counter() - start
-            if conn.total_changes != changes:
-                self._wrote()
-            if self._slow:
-                self._slow.pop(key, None)  # quick this time: no longer slow
-            self.inline_calls += 1
-            return value
+            got = self._in_flight == 1 and job.ready.acquire(timeout=_WAIT_SECONDS)
+            if not got:
+                with _HANDOFF:
+                    got = job.ready.acquire(blocking=False)  # answered meanwhile?
+                    job.deferred = not got  # else the worker answers through the loop
+                if not got:
+                    assert job.future is not None
+                    return await job.future
         finally:
-            self._lock.release()
+            self._in_flight -= 1
+        if job.error is not None:
+            raise job.error
+        return job.value
+
+    # -- inline reads (event loop thread) ----------------------------------------------
+
+    def _read_inline(
+        self, key: tuple[str, ...], statements: list[tuple[str, PlainArgs]]
+    ) -> list[Result] | None:
+        """The statements' results from the read-only connection, or None when the worker
+        must run them (see _HAND_OVER). Other errors are the caller's."""
+        reader = self._reader
+        if reader is None or self._slow.get(key, 0) >= _SLOW_STOPS:
+            return None
+        start = time.perf_counter()
+        self._deadline = start + self.inline_budget
+        self._stopped = False
+        try:
+            if len(statements) == 1:
+                results = [_execute(reader, *statements[0])]
+            else:
+                results = _batch(reader, statements)
+        except QueryError as exc:
+            code = exc.code or ""
+            if code == "SQLITE_INTERRUPT" and not self._stopped:
+                # The progress handler raised (Ctrl-C) and sqlite3 swallowed it.
+                raise KeyboardInterrupt from None
+            if not code.startswith(_HAND_OVER):
+                raise
+            if code == "SQLITE_INTERRUPT":
+                if len(self._slow) >= _SLOW_LIMIT:
+                    self._slow.clear()
+                self._slow[key] = self._slow.get(key, 0) + 1
+            return None
+        finally:
+            self._held += time.perf_counter() - start
+        if self._slow:
+            self._slow.pop(key, None)  # quick this time: its stops are no longer in a row
+        self.inline_calls += 1
+        return results
 
     def _past_deadline(self) -> bool:
-        """The progress handler: stop the inline call under way once it is past its
-        deadline (installed once, at open; worker jobs run with no deadline)."""
-        return time.perf_counter() > self._deadline
-
-    def _wrote(self) -> None:
-        """Count one write commit (either path, under the lock); every _CHECKPOINT_EVERY of
-        them, queue a WAL checkpoint for the worker (not counted as a job: it runs apart)."""
-        self._writes += 1
-        if self._writes >= _CHECKPOINT_EVERY and self._wal:
-            self._writes = 0
-            self._queue.put(_Job("checkpoint", None, None))
+        """The read-only connection's progress handler: stop an inline read past its
+        deadline."""
+        self._stopped = time.perf_counter() > self._deadline
+        return self._stopped
 
     async def _share_loop(self) -> None:
         """Yield to the event loop: ``inline_budget`` of inline work has piled up. (Callers
@@ -424,13 +443,27 @@ class LocalClient:
     # -- worker thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._gone = True
+            self._reader = None
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        """Answer every job still queued with UnavailableError (the worker has ended)."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            _answer(job, error=UnavailableError("the local worker thread has stopped"))
+
+    def _serve(self) -> None:
         carry: _Job | None = None
         while True:
             job = carry if carry is not None else self._queue.get()
             carry = None
-            if job.kind == "checkpoint":
-                self._checkpoint()  # on its own connection: inline calls go on meanwhile
-                continue
             group = [job]
             if _groupable(job):
                 while len(group) < _GROUP_LIMIT:
@@ -443,74 +476,35 @@ class LocalClient:
                     else:
                         carry = nxt
                         break
-            with self._lock:
-                self._wait_when_busy(True)
+            try:
                 outcomes = [self._do(job)] if len(group) == 1 else self._group_commit(group)
-                self._wait_when_busy(False)
-            self._finished += len(group)
+            except BaseException:
+                for member in [*group, carry] if carry is not None else group:
+                    _answer(member, error=UnavailableError("the local worker thread died"))
+                raise
             for member, (value, error) in zip(group, outcomes, strict=True):
                 _answer(member, value, error)
             if job.kind == "close":
                 return
 
-    def _wait_when_busy(self, wait: bool) -> None:
-        """Worker jobs wait up to ``busy_timeout`` for a lock; inline calls never wait."""
-        if self._inline and self._conn is not None:
-            timeout = int(self.busy_timeout * 1000) if wait else 0
-            self._conn.execute(f"PRAGMA busy_timeout = {timeout}")
-
-    def _checkpoint(self) -> None:
-        """Copy the WAL back into the database (PASSIVE: it never waits for, or blocks,
-        other connections), on a second connection of the worker's, without the lock:
-        inline calls go on meanwhile.
-
-        SQLite starts a WAL over from its beginning when a write begins while every frame
-        has been copied. Once the writes pause, this copy catches up and the next write
-        restarts the WAL, at no cost to anyone. Under writes that never pause it cannot
-        catch up, so past _RESTART_FRAMES the copy of the last frames is made under the
-        lock: calls go to the worker for those few milliseconds (its fsyncs), and the WAL
-        restarts. The loop never waits for an fsync either way."""
-        if not self._wal or self._closed:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    self.database,
-                    uri=self.database.startswith("file:"),
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-            # fetchall: a statement left open would hold a read lock.
-            ((_, frames, _),) = self._checkpointer.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchall()
-            if frames >= _RESTART_FRAMES:
-                with self._lock:
-                    if self._conn is not None:
-                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
     def _do(self, job: _Job) -> Outcome:
         try:
-            changes = self._conn.total_changes if self._conn is not None else 0
             if job.kind == "execute":
-                value: Any = self._execute_one(job.sql, job.args)
+                value: Any = _execute(self._connection(), job.sql, job.args)
             elif job.kind == "batch":
-                value = self._batch(job.sql)
+                value = _batch(self._connection(), job.sql)
             elif job.kind == "call":
                 value = job.sql(self._connection())
             elif job.kind == "open":
                 self._open()
-                return None, None
+                value = None
             elif job.kind == "close":
-                for conn in (self._conn, self._checkpointer):
-                    if conn is not None:
-                        conn.close()
-                self._conn = self._checkpointer = None
-                return None, None
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                value = None
             else:  # pragma: no cover - internal misuse
                 raise RuntimeError(f"unknown job {job.kind}")
-            if self._conn is not None and self._conn.total_changes != changes:
-                self._wrote()
         except BaseException as exc:  # every failure goes back to the caller
             return None, _translate(exc, job.sql if isinstance(job.sql, str) else None)
         return value, None
@@ -521,12 +515,13 @@ class LocalClient:
         return self._conn
 
     def _open(self) -> None:
+        uri = self.database.startswith("file:")
         try:
             conn = sqlite3.connect(
                 self.database,
-                uri=self.database.startswith("file:"),
+                uri=uri,
                 isolation_level=None,
-                check_same_thread=False,  # used inline and by the worker, under self._lock
+                check_same_thread=False,
                 cached_statements=512,
             )
         except sqlite3.Error as exc:
@@ -536,7 +531,7 @@ class LocalClient:
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
-                self._set_up(conn)
+                wal = self._set_up(conn)
                 break
             except sqlite3.Error as exc:
                 locked = str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
@@ -546,61 +541,38 @@ class LocalClient:
                 conn.close()
                 raise UnavailableError(f"cannot set up {self.database!r}: {exc}") from None
         self._conn = conn
+        if wal and uri and self.inline_budget > 0:
+            try:
+                reader = sqlite3.connect(
+                    _read_only_url(self.database),
+                    uri=True,
+                    timeout=0,  # never waits for a lock: the worker does
+                    isolation_level=None,
+                    check_same_thread=False,  # opened here, used on the event loop thread
+                    cached_statements=512,
+                )
+            except sqlite3.Error:
+                return  # then every call goes to the worker
+            reader.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _INLINE_MAX_VALUE)
+            reader.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+            self._reader = reader
 
-    def _set_up(self, conn: sqlite3.Connection) -> None:
-        """The connection's settings (each idempotent, so a retry is safe)."""
+    def _set_up(self, conn: sqlite3.Connection) -> bool:
+        """The connection's settings (each idempotent, so a retry is safe); whether the
+        database is in WAL mode."""
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-            self._wal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "memory":
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY"):
+                    raise  # (a read-only file keeps the mode it has)
         conn.execute(f"PRAGMA synchronous = {'FULL' if self.durability == 'full' else 'NORMAL'}")
-        if self._inline:
-            # Checkpoints fsync: they run on the worker, never inside an inline commit.
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
         # When the WAL starts over, a file grown past _WAL_KEEP_BYTES is cut back to it.
         conn.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
-
-    def _execute_one(self, sql: str, args: PlainArgs) -> Result:
-        try:
-            return _rows(self._connection().execute(sql, args))
-        except (sqlite3.Error, OverflowError) as exc:
-            raise _translate(exc, sql) from None
-
-    def _batch(self, statements: list[tuple[str, PlainArgs]]) -> list[Result]:
-        conn = self._connection()
-        results: list[Result] = []
-        sql = "BEGIN IMMEDIATE"
-        try:
-            cursor = conn.cursor()  # one for the whole batch, not one per statement
-            cursor.execute(sql)
-            i, n = 0, len(statements)
-            while i < n:
-                sql, args = statements[i]
-                cursor.execute(sql, args)
-                if cursor.description is None:
-                    # A run of the same row-less statement goes through executemany.
-                    j = i + 1
-                    while j < n and statements[j][0] == sql:
-                        j += 1
-                    if j > i + 1:
-                        cursor.executemany(sql, [a for _, a in statements[i + 1 : j]])
-                    results.extend([EMPTY_RESULT] * (j - i))
-                    i = j
-                else:
-                    results.append(_rows(cursor))
-                    i += 1
-            sql = "COMMIT"
-            self._deadline = math.inf  # the commit is never stopped (see _READ_WORDS)
-            cursor.execute(sql)
-        except BaseException as exc:
-            self._deadline = math.inf  # nor is the rollback
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt and the like (inline, on the caller's thread) stay
-            raise _translate(exc, sql) from None
-        return results
+        return bool(mode == "wal")
 
     def _group_commit(self, group: list[_Job]) -> list[Outcome]:
         """Run single statements from many callers in one transaction, one savepoint each.
@@ -635,7 +607,6 @@ class LocalClient:
                     conn.execute("ROLLBACK")
             error = _translate(exc)
             return [(None, error) for _ in group]
-        self._wrote()
         return outcomes
 
 
