@@ -92,7 +92,7 @@ past the budget or the value limit, or recovery that the read-only connection ma
 
 
 class _Job:
-    __slots__ = ("args", "deferred", "error", "future", "kind", "loop", "ready", "sql", "value")
+    __slots__ = ("args", "future", "kind", "loop", "sql")
 
     def __init__(
         self,
@@ -107,22 +107,6 @@ class _Job:
         self.future = future
         self.sql = sql
         self.args = args
-        self.ready = threading.Lock()  # held until the worker has answered
-        self.ready.acquire()
-        self.deferred = False  # the caller stopped waiting on ``ready``: answer on the loop
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-_HANDOFF = threading.Lock()
-"""Orders the worker's answer against its caller's choice to stop waiting for it, so
-that exactly one of them resolves the caller's future."""
-
-_WAIT_SECONDS = 0.001
-"""How long a caller with the only job in flight waits for its answer on a lock before
-it sleeps on the loop. An answer within it skips the loop's wake-up (its self-pipe and
-epoll: about 70 of a 90 us round trip on a small VM, against about 20 us for a lock),
-and the wait, a blocked lock with no I/O, holds the loop no longer than this."""
 
 
 Outcome = tuple[Any, BaseException | None]
@@ -140,15 +124,8 @@ def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | Non
 def _answer(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
     if job.loop is None or job.future is None:
         return
-    with _HANDOFF:
-        if job.deferred:  # the caller stopped waiting on the lock: answer through the loop
-            waiting = True
-        else:
-            job.value, job.error, waiting = value, error, False
-            job.ready.release()
-    if waiting:
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
 
 
 def _translate(exc: BaseException, sql: str | None = None) -> SqlStoreError:
@@ -257,7 +234,6 @@ class LocalClient:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._pid = os.getpid()  # a forked child must not use this process's connections
-        self._in_flight = 0  # calls waiting for the worker's answer
         self._gone = False  # the worker thread has ended (closed, or died)
         self._conn: sqlite3.Connection | None = None  # the worker's
         self._reader: sqlite3.Connection | None = None  # read-only, for inline reads
@@ -284,7 +260,7 @@ class LocalClient:
         )
         self._thread.start()
         try:
-            await self._wait(self._submit("open"))
+            await self._submit("open")
         except BaseException:
             self._closed = True
             self._queue.put(_Job("close", None, None))
@@ -302,7 +278,7 @@ class LocalClient:
         if reader is not None:
             reader.close()  # read-only: no checkpoint, no sync
         with contextlib.suppress(UnavailableError):
-            await self._wait(self._submit("close"))
+            await self._submit("close")
 
     async def __aenter__(self) -> LocalClient:
         return await self.open()
@@ -322,7 +298,7 @@ class LocalClient:
                 if self._held >= self.inline_budget:
                     await self._share_loop()
                 return results[0]
-        answer: Result = await self._wait(self._submit("execute", sql, plain))
+        answer: Result = await self._submit("execute", sql, plain)
         return answer
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
@@ -337,12 +313,12 @@ class LocalClient:
                 if self._held >= self.inline_budget:
                     await self._share_loop()
                 return results
-        answer: list[Result] = await self._wait(self._submit("batch", checked))
+        answer: list[Result] = await self._submit("batch", checked)
         return answer
 
     async def run_in_worker(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` on the worker thread (for tools such as backups)."""
-        return await self._wait(self._submit("call", fn))
+        return await self._submit("call", fn)
 
     def _forked(self, *, check: bool = False) -> bool:
         """Whether this is a child forked after the client was made (SQLite forbids using a
@@ -356,7 +332,7 @@ class LocalClient:
             )
         return forked
 
-    def _submit(self, kind: str, sql: Any = None, args: Any = None) -> _Job:
+    def _submit(self, kind: str, sql: Any = None, args: Any = None) -> asyncio.Future[Any]:
         self._forked(check=True)
         if self._thread is None:
             raise UnavailableError("the client is not open; call open() or use connect()")
@@ -366,30 +342,10 @@ class LocalClient:
         future: asyncio.Future[Any] = loop.create_future()
         if kind in ("execute", "batch"):
             self.worker_calls += 1
-        job = _Job(kind, loop, future, sql, args)
-        self._queue.put(job)
+        self._queue.put(_Job(kind, loop, future, sql, args))
         if self._gone:  # the worker ended meanwhile: nobody would answer
             self._fail_pending()
-        return job
-
-    async def _wait(self, job: _Job) -> Any:
-        """The job's answer. The only job in flight waits for it on a lock for up to
-        _WAIT_SECONDS; any other (or a slower answer) sleeps on its future on the loop."""
-        self._in_flight += 1
-        try:
-            got = self._in_flight == 1 and job.ready.acquire(timeout=_WAIT_SECONDS)
-            if not got:
-                with _HANDOFF:
-                    got = job.ready.acquire(blocking=False)  # answered meanwhile?
-                    job.deferred = not got  # else the worker answers through the loop
-                if not got:
-                    assert job.future is not None
-                    return await job.future
-        finally:
-            self._in_flight -= 1
-        if job.error is not None:
-            raise job.error
-        return job.value
+        return future
 
     # -- inline reads (event loop thread) ----------------------------------------------
 
