@@ -92,3 +92,27 @@ async def test_file_url_with_query_parameters(tmp_path: Path) -> None:
     with pytest.raises(sqlstore.QueryError):
         await reader.execute("INSERT INTO r VALUES (1)")
     await reader.close()
+
+
+async def test_a_large_batch_is_checked_on_the_worker_before_it_runs(tmp_path: Path) -> None:
+    """A batch past _CHECK_ON_WORKER statements is checked on the worker thread (its values'
+    check would hold the loop for ms), still before anything of it is written."""
+    client = await sqlstore.connect(f"file:{tmp_path / 'checked.db'}")
+    await client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
+    rows = [("INSERT INTO t (v) VALUES (?)", (i,)) for i in range(5_000)]
+    bad = [*rows, ("INSERT INTO t (v) VALUES (?)", (float("nan"),))]
+    assert isinstance(client, LocalClient)
+    before = client.worker_calls
+    with pytest.raises(sqlstore.ValidationError):
+        await client.batch(bad)
+    assert client.worker_calls == before + 1  # refused there, not on the loop
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 0
+    with pytest.raises(sqlstore.ValidationError):
+        await client.batch([*rows, ("INSERT INTO t (v) VALUES (?)", (2**63,))])
+    results = await client.batch(rows)
+    assert len(results) == 5_000
+    assert (await client.execute("SELECT count(*), sum(v) FROM t")).values[0] == (
+        5_000,
+        sum(range(5_000)),
+    )
+    await client.close()
