@@ -41,7 +41,7 @@ async def test_streams_are_kept_where_the_server_keeps_them(
     server: str, keeps: bool, request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue(f"{server}_server").url
-    client = await remote(url)
+    client = await remote(url, keep_streams=4)
     assert client.keeps_streams is None
     for _ in range(5):
         await client.execute("SELECT 1")
@@ -55,10 +55,24 @@ async def test_streams_are_kept_where_the_server_keeps_them(
     assert client.requests_sent == (11 if keeps else 10)
 
 
+async def test_by_default_no_stream_is_kept(sqld_server: ServerProcess, table: str) -> None:
+    """keep_streams=0 (the default): after the first answer shows that sqld keeps streams,
+    every pipeline ends with 'close', and no stream outlives its call."""
+    client = await remote(sqld_server.url)
+    await client.execute(f"CREATE TABLE {table} (x)")  # its stream is closed after it
+    sent = client.requests_sent
+    for i in range(20):
+        await client.execute(f"INSERT INTO {table} VALUES (?)", (i,))
+    assert client.keeps_streams is True and client._streams == []
+    assert client.requests_sent - sent == 20  # 'close' rides in each pipeline
+    assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 20
+    await client.close()
+
+
 async def test_a_stream_opened_by_a_read_runs_the_pragma_before_a_write(
     remote_server: ServerProcess, table: str
 ) -> None:
-    client = await remote(remote_server.url)
+    client = await remote(remote_server.url, keep_streams=4)
     await client.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
     await client.execute(f"CREATE TABLE {table}_c (p INTEGER REFERENCES {table}(id))")
     for _ in range(3):

@@ -27,7 +27,7 @@ async def test_raw_write_with_lost_answer_is_outcome_unknown_and_applied_once(
         ]
     )
     async with FaultProxy(remote_server.url, drop_first_answer_of_each_write()) as proxy:
-        client = await remote(proxy.url, retries=5)
+        client = await remote(proxy.url, retries=5, keep_streams=4)
         await client.execute("SELECT 1")  # sqld keeps its stream; the write goes on it
         assert len(client._streams) == (1 if isinstance(remote_server, SqldServer) else 0)
         with pytest.raises(OutcomeUnknownError) as info:

@@ -22,14 +22,14 @@ from sqlstore.errors import OutcomeUnknownError
 from tests.servers import SqldServer
 
 
-async def remote(url: str) -> RemoteClient:
-    client = await sqlstore.connect(url)
+async def remote(url: str, **options: Any) -> RemoteClient:
+    client = await sqlstore.connect(url, **options)
     assert isinstance(client, RemoteClient)
     return client
 
 
 async def test_sequential_calls_share_one_connection(sqld_server: SqldServer, table: str) -> None:
-    client = await remote(sqld_server.url)
+    client = await remote(sqld_server.url, keep_streams=4)
     await client.execute(f"CREATE TABLE {table} (x)")
     for i in range(50):
         await client.execute(f"INSERT INTO {table} VALUES (?)", (i,))
@@ -43,7 +43,7 @@ async def test_sequential_calls_share_one_connection(sqld_server: SqldServer, ta
 
 
 async def test_a_refused_baton_is_sent_again_without_one(sqld_server: SqldServer) -> None:
-    client = await remote(sqld_server.url)
+    client = await remote(sqld_server.url, keep_streams=4)
     await client.execute("SELECT 1")
     (stream,) = client._streams
     stream.baton = "not-a-baton"  # as after a server restart: nothing of the request runs

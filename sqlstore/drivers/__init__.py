@@ -70,7 +70,7 @@ async def connect(url: Any, *, auth_token: str | None = None, **options: Any) ->
 
     Options go to the driver: ``busy_timeout``, ``durability`` and ``inline_budget`` for
     local files; ``timeout``, ``connect_timeout``, ``retries``, ``retry_backoff``,
-    ``retry_max_delay`` and ``max_connections`` for remote URLs.
+    ``retry_max_delay``, ``max_connections`` and ``keep_streams`` for remote URLs.
     """
     backend = backend_of(url)
     if backend == "local":
@@ -90,6 +90,7 @@ async def connect(url: Any, *, auth_token: str | None = None, **options: Any) ->
                 "retry_backoff",
                 "retry_max_delay",
                 "max_connections",
+                "keep_streams",
             },
             backend,
         )

@@ -14,7 +14,7 @@ OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
 Cloud) leaves a stream open on the server, and the next call continues it with that baton
 instead of opening another (a new server connection, and for a write the ``PRAGMA``
-again). A stream is used by one call at a time; at most ``_MAX_STREAMS`` are kept (a
+again). A stream is used by one call at a time; at most ``keep_streams`` are kept (a
 stream beyond them is closed), one idle for ``_STREAM_IDLE`` seconds is left to expire,
 and ``close()`` closes the rest. A stream runs the ``PRAGMA`` before its first write (never
 in a read's request) and again after a call that ran a PRAGMA of its own. A stream whose
@@ -68,7 +68,11 @@ _PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
 
 _T = TypeVar("_T")
 _CLOSE = {"type": "close"}
-_MAX_STREAMS = 4
+KEEP_STREAMS = 0
+"""Streams kept across calls by default: none. Kept streams made sqld 0.24.32 spin at
+full CPU and stop answering in one of our full test runs (a wedge the issue also saw
+under eight writing processes), so they are opt-in (``keep_streams=4``) until that is
+understood; without them every pipeline ends with ``close``."""
 """How many server streams a client keeps (sqld answers 429 after about 129 in all)."""
 _STREAM_IDLE = 5.0
 """Seconds an idle stream is reused for (sqld expires one after about 10 s)."""
@@ -134,10 +138,13 @@ class RemoteClient:
         retry_backoff: float = 0.05,
         retry_max_delay: float = 2.0,
         max_connections: int = 32,
+        keep_streams: int = KEEP_STREAMS,
     ) -> None:
         base, url_token = parse_remote_url(url)
         if retries < 0 or retry_backoff < 0 or timeout <= 0 or connect_timeout <= 0:
             raise ConfigurationError("retries, retry_backoff and the timeouts must be positive")
+        if isinstance(keep_streams, bool) or not isinstance(keep_streams, int) or keep_streams < 0:
+            raise ConfigurationError("keep_streams must be an integer >= 0")
         self.base_url = base
         self._token = auth_token if auth_token is not None else url_token
         self.timeout = timeout
@@ -148,6 +155,8 @@ class RemoteClient:
         self.retry_backoff = retry_backoff
         self.retry_max_delay = retry_max_delay
         self.max_connections = max_connections
+        self.keep_streams = keep_streams
+        """How many Hrana streams may be kept open on the server across calls."""
         self.requests_sent = 0
         """How many pipeline requests this client has sent (retries included)."""
         self.keeps_streams: bool | None = None
@@ -320,7 +329,7 @@ class RemoteClient:
 
     def _room(self) -> bool:
         """Whether one more stream may be kept."""
-        return self._held + len(self._streams) < _MAX_STREAMS
+        return self._held + len(self._streams) < self.keep_streams
 
     def _drop_stream(self, stream: _Stream | None) -> None:
         """Forget a stream taken by a call whose request did not get an HTTP 200."""
