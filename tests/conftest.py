@@ -60,12 +60,18 @@ def remote_server(request: pytest.FixtureRequest) -> ServerProcess:
     return server
 
 
+def _fresh(request: pytest.FixtureRequest, backend: str) -> ServerProcess:
+    """A server of this test's own of the named kind (tursodb or sqld)."""
+    server: ServerProcess = request.getfixturevalue(
+        "fresh_server" if backend == "tursodb" else "fresh_sqld"
+    )
+    return server
+
+
 @pytest.fixture(params=REMOTE_BACKENDS)
 def fresh_remote(request: pytest.FixtureRequest) -> ServerProcess:
     """A server of this test's own, of each kind (for tests that kill and restart it)."""
-    name = "fresh_server" if request.param == "tursodb" else "fresh_sqld"
-    server: ServerProcess = request.getfixturevalue(name)
-    return server
+    return _fresh(request, request.param)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -82,9 +88,7 @@ def own_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database of this test's own on each backend: a local file or a fresh server."""
     if request.param == "local":
         return f"file:{tmp_path / 'own.db'}"
-    name = "fresh_server" if request.param == "tursodb" else "fresh_sqld"
-    server: ServerProcess = request.getfixturevalue(name)
-    return server.url
+    return _fresh(request, request.param).url
 
 
 @pytest.fixture
