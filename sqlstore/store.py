@@ -6,9 +6,15 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .clock import now_ms
+from .domains.approvals import ApprovalStore
+from .domains.checkpoints import CheckpointStore
+from .domains.conversations import ConversationStore
+from .domains.feedback import FeedbackStore
+from .domains.teams import TeamStore
+from .domains.threads import ThreadStore
 from .drivers import Args, Client, Result, Statement, backend_of, connect, redact_url
 from .errors import (
     ConfigurationError,
@@ -18,15 +24,8 @@ from .errors import (
     UnavailableError,
 )
 from .migrations import MIGRATIONS, SCHEMA_VERSION, owned_names, schema_statements
-
-if TYPE_CHECKING:
-    from .domains.approvals import ApprovalStore
-    from .domains.checkpoints import CheckpointStore
-    from .domains.conversations import ConversationStore
-    from .domains.feedback import FeedbackStore
-    from .domains.teams import TeamStore
-    from .domains.threads import ThreadStore
-    from .retention import PruneResult, Retention
+from .retention import PruneResult, Retention, check_policy
+from .space import prepare_new_database
 
 DEFAULT_URL = "file:sqlstore.db"
 
@@ -53,8 +52,6 @@ class Store:
     ) -> None:
         self.backend = backend_of(url)  # a bad URL fails here, before any I/O
         if retention is not None:
-            from .retention import check_policy
-
             check_policy(retention)  # a bad policy fails here too
         self._retention_policy = retention
         self._url = url
@@ -162,15 +159,16 @@ class Store:
                 pass
         return await self.client.batch(statements)
 
-    # Domain APIs are attached below, one lazily built property per domain.
+    # Domain APIs are attached below, one lazily built property per domain. Their modules
+    # are imported with this one, not on first use: a first import runs their module code
+    # (dataclasses, compiled statements) for about 10 ms, which would then hold the event
+    # loop in the middle of an application's work (bench_loop_lag's first save).
 
     @property
     def threads(self) -> ThreadStore:
         """Threads, messages, forks and lineage (see domains.threads)."""
         api = self.__dict__.get("_threads")
         if api is None:
-            from .domains.threads import ThreadStore
-
             api = self.__dict__["_threads"] = ThreadStore(self)
         return api
 
@@ -179,8 +177,6 @@ class Store:
         """Ratings, comments and corrections (see domains.feedback)."""
         api = self.__dict__.get("_feedback")
         if api is None:
-            from .domains.feedback import FeedbackStore
-
             api = self.__dict__["_feedback"] = FeedbackStore(self)
         return api
 
@@ -189,8 +185,6 @@ class Store:
         """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
         api = self.__dict__.get("_approvals")
         if api is None:
-            from .domains.approvals import ApprovalStore
-
             api = self.__dict__["_approvals"] = ApprovalStore(self)
         return api
 
@@ -212,8 +206,6 @@ class Store:
         """Conversation history per (user, session, agent): saves, trimming, reads."""
         api = self.__dict__.get("_conversations")
         if api is None:
-            from .domains.conversations import ConversationStore
-
             api = self.__dict__["_conversations"] = ConversationStore(self)
         return api
 
@@ -222,8 +214,6 @@ class Store:
         """Team persistence: teams, sessions, runs, messages; import / export (domains.teams)."""
         api = self.__dict__.get("_teams")
         if api is None:
-            from .domains.teams import TeamStore
-
             api = self.__dict__["_teams"] = TeamStore(self)
         return api
 
@@ -232,8 +222,6 @@ class Store:
         """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
         api = self.__dict__.get("_checkpoints")
         if api is None:
-            from .domains.checkpoints import CheckpointStore
-
             api = self.__dict__["_checkpoints"] = CheckpointStore(self)
         return api
 
@@ -242,8 +230,6 @@ class Store:
         """Pruning by age / newest N / TTL in bounded batches (see sqlstore.retention)."""
         api = self.__dict__.get("_retention")
         if api is None:
-            from .retention import Retention
-
             api = self.__dict__["_retention"] = Retention(self, self._retention_policy)
         return api
 
@@ -334,8 +320,6 @@ async def migrate(client: Client) -> int:
                     + ", not created by sqlstore; sqlstore never adopts a table it did "
                     "not create: use a database (or a name) of its own. Nothing was changed."
                 )
-            from .space import prepare_new_database
-
             await prepare_new_database(client)  # incremental vacuum, where the engine has it
             statements = schema_statements()
             steps: list[Statement] = [
