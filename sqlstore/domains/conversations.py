@@ -45,14 +45,15 @@ from .messages import (
     encode_messages,
     id_guards,
     message_from_row,
+    not_inserted,
     oldest_first,
     raise_id_conflict,
+    read_by_ids,
     select_by_ids,
     seq_cursor,
+    settle_stored,
     stored_messages,
     values_table,
-    with_identical_stored,
-    with_retries,
 )
 
 if TYPE_CHECKING:
@@ -611,9 +612,9 @@ class ConversationStore:
             self._known.clear()
         self._known[key] = saved[0]
         thread_id, stored, history_rows, count, retried = saved
-        found = await with_identical_stored(self._store, thread_id, encoded, stored)
-        retried += len(found) - len(stored)  # made ids: a re-sent save found its own rows
-        stored = found
+        if not shape.checks:  # ids made here: a re-sent save (answer lost) finds its own rows
+            found = await read_by_ids(self._store, not_inserted(stored, encoded))
+            stored, retried = settle_stored(stored, found, encoded, thread_id)
         return SaveResult(
             thread_id=thread_id,
             inserted=stored,
@@ -671,7 +672,7 @@ class ConversationStore:
         if shape.checks:
             at = first + shape.inserts
             rows = [r for result in results[at : at + shape.checks] for r in result.values]
-            stored, retried = with_retries(stored, rows, encoded)
+            stored, retried = settle_stored(stored, rows, encoded, str(found_id))
         history_rows = results[-1].values if shape.history else ()
         return str(found_id), stored, history_rows, int(count or 0), retried
 

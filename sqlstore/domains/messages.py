@@ -360,27 +360,48 @@ def id_conflict(
     return ConflictError("; ".join(problems) + "; nothing of this call was stored")
 
 
+async def read_by_ids(db: Executor, rows: Sequence[MessageRow]) -> list[Sequence[Any]]:
+    """The stored messages (rows of MESSAGE_COLUMNS) whose ids are among ``rows``', in one
+    request; no request when ``rows`` is empty."""
+    if not rows:
+        return []
+    return [r for result in await db.batch(select_by_ids(rows)) for r in result.values]
+
+
 async def raise_id_conflict(
     db: Executor, rows: Sequence[MessageRow], thread_id: str | None
 ) -> None:
     """After a batch with ``id_guards`` failed: raise the ConflictError naming the ids that
     made it fail, if any (the caller re-raises the batch's own error otherwise)."""
-    results = await db.batch(select_by_ids(rows))
-    error = id_conflict([r for result in results for r in result.values], rows, thread_id)
+    error = id_conflict(await read_by_ids(db, rows), rows, thread_id)
     if error is not None:
         raise error
 
 
-def with_retries(
-    inserted: list[Message], stored: Sequence[Sequence[Any]], rows: Sequence[MessageRow]
-) -> tuple[list[Message], int]:
-    """The messages of a call that are stored, in ``seq`` order: those its INSERTs stored
-    (``inserted``) and those an earlier identical call stored (idempotent retries, found
-    in ``stored``: rows of ``select_by_ids`` read in the same batch after the inserts);
-    and how many of them were retries."""
+def not_inserted(inserted: Sequence[Message], rows: Sequence[MessageRow]) -> list[MessageRow]:
+    """Those of ``rows`` whose message is not among ``inserted``."""
     new = {m.id for m in inserted}
-    wanted = {row[0] for row in rows}
-    retried = [message_from_row(r) for r in stored if r[0] in wanted and r[0] not in new]
+    return [row for row in rows if row[0] not in new]
+
+
+def settle_stored(
+    inserted: list[Message],
+    found: Sequence[Sequence[Any]],
+    rows: Sequence[MessageRow],
+    thread_id: str,
+) -> tuple[list[Message], int]:
+    """The messages of a call that are stored, in ``seq`` order, and how many of them were
+    retries. ``inserted``: those its INSERTs stored; ``found``: rows of ``select_by_ids``
+    for (at least) the others. A message of ``rows`` whose insert was skipped counts as
+    stored when its id holds the identical message (same thread, role, content, metadata
+    and run; the stored time is kept): an earlier send of this very write whose answer
+    was lost, or a retry of the call. The one rule for given ids and for ids made here."""
+    waiting = {row[0]: row for row in not_inserted(inserted, rows)}
+    retried: list[Message] = []
+    for r in found:
+        row = waiting.pop(r[0], None)
+        if row is not None and r[1] == thread_id and tuple(r[3:7]) == row[1:5]:
+            retried.append(message_from_row(r))
     if not retried:
         return inserted, 0
     both = [*inserted, *retried]
@@ -426,34 +447,3 @@ def select_oldest(thread_id: str, limit: int, after_seq: int = 0) -> Statement:
         WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3""",
         (thread_id, after_seq, limit),
     )
-
-
-async def with_identical_stored(
-    db: Executor, thread_id: str, rows: Sequence[MessageRow], stored: list[Message]
-) -> list[Message]:
-    """``stored`` plus each message of ``rows`` whose insert was skipped because its id is
-    taken in this thread by an identical message (same role, content, metadata and run;
-    the stored time is kept): the same message, stored by an earlier send of this very
-    write whose answer was lost, or by a retry of the call, so it counts as stored.
-    Oldest first. Reads (by id, through the primary key) only when something was skipped."""
-    taken = {m.id for m in stored}
-    missing = [row for row in rows if row[0] not in taken]
-    if not missing:
-        return stored
-    found: dict[str, Message] = {}
-    for sql, args in select_by_ids(missing):
-        for r in (await db.execute(sql, args)).values:
-            message = message_from_row(r)
-            found[message.id] = message
-    settled = list(stored)
-    for mid, role, content, meta, run_id, _ in missing:
-        same = found.get(mid)
-        if (
-            same is not None
-            and same.thread_id == thread_id
-            and (same.role, same.content, same.metadata, same.run_id)
-            == (role, loads(content), loads(meta, {}), run_id)
-        ):
-            settled.append(same)
-    settled.sort(key=lambda m: m.seq)
-    return settled

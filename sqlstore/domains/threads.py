@@ -41,16 +41,17 @@ from .messages import (
     insert_message,
     insert_messages,
     message_from_row,
+    not_inserted,
     oldest_first,
     raise_id_conflict,
+    read_by_ids,
     select_by_ids,
     select_newest,
     select_oldest,
     seq_cursor,
+    settle_stored,
     stored_messages,
     update_thread_counters,
-    with_identical_stored,
-    with_retries,
 )
 
 if TYPE_CHECKING:
@@ -392,12 +393,12 @@ class ThreadStore:
                 raise NotFoundError(f"no thread {tid!r}") from exc
             raise
         stored = stored_messages(results, len(guards), len(inserts), tid, rows)
-        if given:
+        found: list[Sequence[Any]]
+        if given:  # read in the batch, after the inserts
             found = [r for result in results[len(results) - len(checks) :] for r in result.values]
-            stored, _ = with_retries(stored, found, rows)
-            return stored
-        # Ids made here: a re-sent write (its first answer lost) finds its own rows.
-        return await with_identical_stored(self._store, tid, rows, stored)
+        else:  # ids made here: a re-sent write (its first answer lost) finds its own rows
+            found = await read_by_ids(self._store, not_inserted(stored, rows))
+        return settle_stored(stored, found, rows, tid)[0]
 
     async def add_message(
         self,
