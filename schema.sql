@@ -145,6 +145,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 -- {channel: version} of the channel values held in checkpoint_blobs (LangGraph), NULL otherwise.
 CREATE INDEX IF NOT EXISTS checkpoints_thread ON checkpoints (thread_id, checkpoint_id);
 CREATE INDEX IF NOT EXISTS checkpoints_run ON checkpoints (run_id) WHERE run_id IS NOT NULL;
+-- Every thread's checkpoints newest first (LangGraph alist(None)): pages walk this index
+-- instead of sorting the whole table for each page.
+CREATE INDEX IF NOT EXISTS checkpoints_newest ON checkpoints (checkpoint_id, thread_id, checkpoint_ns);
 
 -- Channel values stored once per (channel, version) and shared by every checkpoint of the
 -- thread that holds that version, so a checkpoint does not repeat unchanged state.

@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version a fresh database is created at (schema.sql's shape)."""
 
 MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
@@ -43,6 +43,14 @@ MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
                 deleted_at  INTEGER NOT NULL,
                 PRIMARY KEY (kind, key))""",
             "CREATE INDEX tombstones_deleted ON tombstones (deleted_at)",
+        ),
+    ),
+    4: (
+        "checkpoints_newest: LangGraph alist(None) pages newest first without sorting",
+        (
+            # No IF NOT EXISTS: someone else's index of that name fails the migration.
+            "CREATE INDEX checkpoints_newest"
+            " ON checkpoints (checkpoint_id, thread_id, checkpoint_ns)",
         ),
     ),
 }

@@ -37,26 +37,27 @@ async def test_initialize_creates_schema_and_records_version(store: sqlstore.Sto
 
 
 async def test_a_version_1_database_gets_every_migration(tmp_path: Path) -> None:
-    """A database made by schema.sql at version 1 (before messages_thread_time and
-    tombstones) is brought to the current version by the numbered migrations, and ends at
-    schema.sql's shape."""
+    """A database made by schema.sql at version 1 (before messages_thread_time, tombstones
+    and checkpoints_newest) is brought to the current version by the numbered migrations,
+    and ends at schema.sql's shape."""
     url = f"file:{tmp_path / 'v1.db'}"
     async with sqlstore.Store(url) as store:
         await store.batch(
             [
                 "DROP INDEX messages_thread_time",
                 "DROP TABLE tombstones",
+                "DROP INDEX checkpoints_newest",
                 "DELETE FROM schema_migrations",
                 "INSERT INTO schema_migrations VALUES (1, 'schema.sql', 0)",
             ]
         )
     async with sqlstore.Store(url) as store:
-        assert await store.schema_version() == SCHEMA_VERSION == 3
+        assert await store.schema_version() == SCHEMA_VERSION == 4
         found = await store.execute(
-            "SELECT count(*) FROM sqlite_master"
-            " WHERE name IN ('messages_thread_time', 'tombstones', 'tombstones_deleted')"
+            "SELECT count(*) FROM sqlite_master WHERE name IN"
+            " ('messages_thread_time', 'tombstones', 'tombstones_deleted', 'checkpoints_newest')"
         )
-        assert found.scalar() == 3
+        assert found.scalar() == 4
 
 
 async def test_every_schema_index_exists(store: sqlstore.Store) -> None:
