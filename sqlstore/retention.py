@@ -32,6 +32,7 @@ import orjson
 from .domains.common import now_ms, require_time
 from .domains.conversations import trim_conversation
 from .domains.threads import REROOT_DESCENDANTS, segment
+from .domains.tombstones import CONVERSATION, checkpoint_tombstones, conversation_tombstones
 from .errors import ValidationError
 from .space import (
     DEFAULT_RECLAIM_STEP,
@@ -278,12 +279,10 @@ async def _prune_window(store: Store, window: _Window, arg: Any, run: _Batches) 
 
 # -- whole threads, idle for longer than an age -----------------------------------------
 
-_CONVERSATION = "session_id IS NOT NULL AND agent_id IS NOT NULL"
-
 
 def _victims(conversations_only: bool) -> str:
     """The batch's threads (?1: JSON array of ids) still idle since before ?2."""
-    extra = f" AND {_CONVERSATION}" if conversations_only else ""
+    extra = f" AND {CONVERSATION}" if conversations_only else ""
     return (
         "SELECT id FROM threads WHERE id IN (SELECT value FROM json_each(?1)) "
         f"AND updated_at < ?2{extra}"
@@ -295,14 +294,8 @@ def _thread_statements(conversations_only: bool) -> tuple[str, ...]:
     counts of what cascades, checkpoints, then the threads (RETURNING message_count)."""
     v = _victims(conversations_only)
     return (
-        f"""INSERT INTO tombstones (kind, key, deleted_at)
-            SELECT 'conversation', json_array(user_id, session_id, agent_id), ?3
-            FROM threads WHERE id IN ({v}) AND {_CONVERSATION}
-            ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at""",
-        f"""INSERT INTO tombstones (kind, key, deleted_at)
-            SELECT DISTINCT 'checkpoints', thread_id, ?3 FROM checkpoints
-            WHERE thread_id IN ({v})
-            ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at""",
+        conversation_tombstones(f"id IN ({v})", "?3"),
+        checkpoint_tombstones(v, "?3"),
         f"""SELECT (SELECT count(*) FROM feedback WHERE thread_id IN ({v})),
                    (SELECT count(*) FROM approvals WHERE thread_id IN ({v})),
                    (SELECT count(*) FROM runs WHERE thread_id IN ({v})),
@@ -331,7 +324,7 @@ _REROOT_IF_IDLE = REROOT_DESCENDANTS + " AND (SELECT updated_at FROM threads WHE
 
 
 def _candidates(conversations_only: bool) -> str:
-    extra = f" AND {_CONVERSATION}" if conversations_only else ""
+    extra = f" AND {CONVERSATION}" if conversations_only else ""
     return f"""SELECT id, message_count,
             EXISTS (SELECT 1 FROM threads AS f WHERE f.root_id = threads.root_id
                     AND f.id <> threads.id) AS has_forks
@@ -345,7 +338,7 @@ async def _prune_threads(
     if run.result.dry_run:
         v = (
             f"SELECT id FROM threads WHERE updated_at < ?1"
-            f"{' AND ' + _CONVERSATION if conversations_only else ''}"
+            f"{' AND ' + CONVERSATION if conversations_only else ''}"
         )
         sums = ", ".join(
             [

@@ -294,6 +294,37 @@ async def test_langgraph_writes_after_delete_thread_do_not_come_back(db_url: str
         assert born_ms("not-a-uuid") is None and born_ms(str(uuid6().hex)) is not None
 
 
+async def test_threads_delete_leaves_tombstones_too(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """threads.delete follows the same rule as delete_conversation and adelete_thread: a
+    conversation save that began before it, and a LangGraph write born before it, store
+    nothing."""
+    k = (unique("user"), unique("session"), "agent")
+    async with sqlstore.Store(db_url) as store, LibSQLSaver(store) as saver:
+        saved = await store.conversations.save(*k, msg("user", "hello"))
+        tid = saved.thread_id
+        cfg: Any = {"configurable": {"thread_id": tid, "checkpoint_ns": ""}}
+        stored = await saver.aput(cfg, empty_checkpoint(), {"source": "input", "step": 0}, {})
+        began = now_ms()  # a save and a run's write begin...
+        await asyncio.sleep(0.005)
+        assert await store.threads.delete(tid)  # ...the delete lands first
+        await saver.aput_writes(stored, [("a", 1)], "task-late")
+        monkeypatch.setattr("sqlstore.domains.conversations.now_ms", lambda: began)
+        with pytest.raises(ConflictError):
+            await store.conversations.save(*k, msg("assistant", "late reply"))
+        monkeypatch.undo()
+        assert await store.conversations.count(*k) == 0
+        for table in ("checkpoints", "checkpoint_writes"):
+            n = await store.execute(f"SELECT count(*) FROM {table} WHERE thread_id = ?", (tid,))
+            assert n.scalar() == 0, table
+        kinds = await store.execute(
+            "SELECT kind FROM tombstones WHERE key IN (?, json_array(?, ?, ?)) ORDER BY kind",
+            (tid, *k),
+        )
+        assert [r[0] for r in kinds.rows] == ["checkpoints", "conversation"]
+
+
 # -- checkpoints: keep N, DeltaChannel ---------------------------------------------------
 
 

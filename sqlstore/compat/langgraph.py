@@ -39,6 +39,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..domains.checkpoints import delete_thread_statements, require_namespace
 from ..domains.common import MAX_LIMIT, dumps, now_ms, optional_id, require_id
+from ..domains.tombstones import TOMBSTONE_CHECKPOINTS
 from ..drivers import Row, Statement
 from ..errors import SqlStoreError, UnavailableError, ValidationError
 from ..retention import delete_checkpoints_of_runs, prune_checkpoint_namespace
@@ -148,8 +149,6 @@ UNDO_LATE_CHECKPOINT: tuple[str, ...] = (
 )
 UNDO_LATE_WRITES = f"""DELETE FROM checkpoint_writes WHERE thread_id = ?1
     AND checkpoint_ns = ?2 AND checkpoint_id = ?3 AND {_TOMBSTONED}"""
-TOMBSTONE_THREAD = """INSERT INTO tombstones (kind, key, deleted_at) VALUES ('checkpoints', ?, ?)
-    ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at"""
 
 _UUID_EPOCH = 0x01B21DD213814000
 """100-ns intervals from 1582-10-15 (the UUIDv1/v6 epoch) to 1970-01-01."""
@@ -409,7 +408,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
         """Delete every checkpoint, write and blob of a thread (all namespaces)."""
         thread_id = require_id("thread_id", thread_id)
         await self._batch(
-            [(TOMBSTONE_THREAD, (thread_id, now_ms())), *delete_thread_statements(thread_id)]
+            [(TOMBSTONE_CHECKPOINTS, (thread_id, now_ms())), *delete_thread_statements(thread_id)]
         )
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:

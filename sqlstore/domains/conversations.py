@@ -55,6 +55,7 @@ from .messages import (
     stored_messages,
     values_table,
 )
+from .tombstones import conversation_tombstones
 
 if TYPE_CHECKING:
     from ..drivers import Executor
@@ -794,13 +795,7 @@ class ConversationStore:
         now = f"?{len(args) + 1}"
         _, result = await self._store.batch(
             [
-                (
-                    f"""INSERT INTO tombstones (kind, key, deleted_at)
-                    SELECT 'conversation', json_array(user_id, session_id, agent_id), {now}
-                    FROM threads WHERE {where}
-                    ON CONFLICT (kind, key) DO UPDATE SET deleted_at = excluded.deleted_at""",
-                    (*args, now_ms()),
-                ),
+                (conversation_tombstones(where, now), (*args, now_ms())),
                 (f"DELETE FROM threads WHERE {where} RETURNING message_count", args),
             ]
         )

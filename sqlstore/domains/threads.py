@@ -53,6 +53,7 @@ from .messages import (
     stored_messages,
     update_thread_counters,
 )
+from .tombstones import checkpoint_tombstones, conversation_tombstones
 
 if TYPE_CHECKING:
     from ..drivers import Args, Executor, Result, Statement
@@ -351,11 +352,16 @@ class ThreadStore:
         """Delete a thread with its messages, feedback, approvals and checkpoints.
 
         Its forks stay: each becomes the root of its own subtree (parent_id NULL, root_id
-        and lineage fixed in the same batch). False when there was no such thread.
+        and lineage fixed in the same batch). Tombstones (see domains.tombstones) keep a
+        late write from bringing it back: a conversation save that began before the delete,
+        a LangGraph checkpoint or write born before it. False when there was no such thread.
         """
         tid = require_id("thread_id", thread_id)
+        now = now_ms()
         results = await self._store.batch(
             [
+                (conversation_tombstones("id = ?1", "?2"), (tid, now)),
+                (checkpoint_tombstones("?1", "?2"), (tid, now)),
                 (_REROOT_DESCENDANTS, (tid, _segment(tid))),
                 *delete_thread_statements(tid),
                 (_DELETE, (tid,)),
