@@ -44,8 +44,8 @@ from .space import (
 )
 
 if TYPE_CHECKING:
-    from .drivers import Statement
-    from .store import Store
+    from .drivers import Executor, Statement
+    from .store import Resending
 
 Age = timedelta | str | int
 """An age: a timedelta, text such as ``"30d"``, ``"12h"``, ``"15m"``, ``"45s"``, ``"500ms"``
@@ -239,7 +239,7 @@ _BLOBS_UNREFERENCED = _Window(
 )
 
 
-async def _prune_window(store: Store, window: _Window, arg: Any, run: _Batches) -> None:
+async def _prune_window(store: Executor, window: _Window, arg: Any, run: _Batches) -> None:
     table, condition = window.table, window.condition
     if run.result.dry_run:
         counts = ", ".join(
@@ -333,7 +333,7 @@ def _candidates(conversations_only: bool) -> str:
 
 
 async def _prune_threads(
-    store: Store, cutoff: int, conversations_only: bool, run: _Batches
+    store: Executor, cutoff: int, conversations_only: bool, run: _Batches
 ) -> None:
     if run.result.dry_run:
         v = (
@@ -392,7 +392,7 @@ _RECOUNT = """UPDATE threads SET message_count = (
     WHERE id IN (SELECT value FROM json_each(?1))"""
 
 
-async def _keep_latest_messages(store: Store, keep: int, run: _Batches) -> None:
+async def _keep_latest_messages(store: Executor, keep: int, run: _Batches) -> None:
     if run.result.dry_run:
         total = (
             await store.execute(
@@ -503,7 +503,7 @@ def checkpoints_to_delete(chain: Sequence[Sequence[Any]], keep: int) -> list[str
 
 
 async def _delete_checkpoints(
-    store: Store, thread_id: str, namespace: str, doomed: list[str], dry_run: bool
+    store: Executor, thread_id: str, namespace: str, doomed: list[str], dry_run: bool
 ) -> dict[str, int]:
     """Delete these checkpoints of one namespace with their writes, and the namespace's
     blobs no checkpoint refers to any more, in one batch; rows per table."""
@@ -533,7 +533,7 @@ async def _delete_checkpoints(
 
 
 async def prune_checkpoint_namespace(
-    store: Store, thread_id: str, namespace: str, keep: int, *, dry_run: bool = False
+    store: Executor, thread_id: str, namespace: str, keep: int, *, dry_run: bool = False
 ) -> dict[str, int]:
     """Keep the newest ``keep`` checkpoints of one thread's namespace (and the ancestors
     their delta channels need), in one batch; rows per table deleted (or, dry, to go)."""
@@ -546,7 +546,7 @@ _RUN_NAMESPACES = """SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints
     WHERE run_id IN (SELECT value FROM json_each(?1))"""
 
 
-async def delete_checkpoints_of_runs(store: Store, run_ids: Sequence[str]) -> dict[str, int]:
+async def delete_checkpoints_of_runs(store: Executor, run_ids: Sequence[str]) -> dict[str, int]:
     """Delete the checkpoints (with their writes and the blobs left unused) whose run is
     listed, one batch per namespace, except those a surviving checkpoint's delta channels
     are rebuilt from; rows per table."""
@@ -564,7 +564,7 @@ async def delete_checkpoints_of_runs(store: Store, run_ids: Sequence[str]) -> di
     return totals
 
 
-async def _prune_checkpoints(store: Store, keep: int, run: _Batches) -> None:
+async def _prune_checkpoints(store: Executor, keep: int, run: _Batches) -> None:
     cursor = ("", "")  # (no thread id is empty: every namespace sorts after this)
     while not run.out_of_time():
         groups = (
@@ -632,7 +632,7 @@ class Retention:
     """Pruning and space for one store (``store.retention``): every method takes
     ``dry_run`` (count only), the batch options and ``progress``, and returns what it did."""
 
-    def __init__(self, store: Store, policy: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, store: Resending, policy: Mapping[str, Any] | None = None) -> None:
         self._store = store
         self.policy = check_policy(policy)
 

@@ -30,9 +30,43 @@ from .space import prepare_new_database
 DEFAULT_URL = "file:sqlstore.db"
 
 RESENDS = 3
-"""How many times ``Store.execute`` / ``batch`` send again a write whose answer was lost."""
+"""How many times ``Store.resending`` sends again a write whose answer was lost."""
 
 _RECORD_VERSION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+
+
+class Resending:
+    """The executor the domains and adapters write through: the store's client, except that
+    a write whose answer was lost (OutcomeUnknownError) is sent again, up to RESENDS times.
+    Only for writes that are idempotent by id and report what a re-sent write found (every
+    domain verb, the adapters' writes, retention's deletes); raw SQL goes through
+    ``Store.execute`` / ``Store.batch``, which never send a write twice."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def client(self) -> Client:
+        """The store's client (opened by ``Store.initialize``)."""
+        return self._store.client
+
+    async def execute(self, sql: str, args: Args = ()) -> Result:
+        """Run one statement; a lost answer re-sends it (see the class)."""
+        for _ in range(RESENDS):
+            try:
+                return await self.client.execute(sql, args)
+            except OutcomeUnknownError:
+                pass
+        return await self.client.execute(sql, args)
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        """Run statements atomically; a lost answer re-sends them (see the class)."""
+        for _ in range(RESENDS):
+            try:
+                return await self.client.batch(statements)
+            except OutcomeUnknownError:
+                pass
+        return await self.client.batch(statements)
 
 
 class Store:
@@ -62,6 +96,8 @@ class Store:
         self._migrated = False
         self._closed = False
         self._pid = os.getpid()
+        self.resending = Resending(self)
+        """The executor the domains and adapters write through (see Resending)."""
 
     def __repr__(self) -> str:
         url = redact_url(self._url) if isinstance(self._url, str) else type(self._url).__name__
@@ -135,28 +171,13 @@ class Store:
         await self.close()
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement on the store's client: the executor every domain uses.
-
-        A write whose answer was lost (OutcomeUnknownError) is sent again, up to
-        RESENDS times: the domains' writes are idempotent by id and report what a re-sent
-        write found. Run a write that must never apply twice (``n = n + 1``) on
-        ``store.client``, which raises OutcomeUnknownError instead.
-        """
-        for _ in range(RESENDS):
-            try:
-                return await self.client.execute(sql, args)
-            except OutcomeUnknownError:
-                pass
+        """Run one statement on the store's client, as it is: a write whose answer was lost
+        raises OutcomeUnknownError and is never sent twice (the domains write through
+        ``store.resending`` instead; see Resending)."""
         return await self.client.execute(sql, args)
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run statements atomically on the store's client; a batch whose answer was lost
-        is sent again, as in ``execute``."""
-        for _ in range(RESENDS):
-            try:
-                return await self.client.batch(statements)
-            except OutcomeUnknownError:
-                pass
+        """Run statements atomically on the store's client, as it is (see ``execute``)."""
         return await self.client.batch(statements)
 
     # Domain APIs are attached below, one lazily built property per domain. Their modules
@@ -169,7 +190,7 @@ class Store:
         """Threads, messages, forks and lineage (see domains.threads)."""
         api = self.__dict__.get("_threads")
         if api is None:
-            api = self.__dict__["_threads"] = ThreadStore(self)
+            api = self.__dict__["_threads"] = ThreadStore(self.resending)
         return api
 
     @property
@@ -177,7 +198,7 @@ class Store:
         """Ratings, comments and corrections (see domains.feedback)."""
         api = self.__dict__.get("_feedback")
         if api is None:
-            api = self.__dict__["_feedback"] = FeedbackStore(self)
+            api = self.__dict__["_feedback"] = FeedbackStore(self.resending)
         return api
 
     @property
@@ -185,7 +206,7 @@ class Store:
         """Suspended states awaiting approval, with a TTL (see domains.approvals)."""
         api = self.__dict__.get("_approvals")
         if api is None:
-            api = self.__dict__["_approvals"] = ApprovalStore(self)
+            api = self.__dict__["_approvals"] = ApprovalStore(self.resending)
         return api
 
     async def stats(self) -> dict[str, int]:
@@ -206,7 +227,7 @@ class Store:
         """Conversation history per (user, session, agent): saves, trimming, reads."""
         api = self.__dict__.get("_conversations")
         if api is None:
-            api = self.__dict__["_conversations"] = ConversationStore(self)
+            api = self.__dict__["_conversations"] = ConversationStore(self.resending)
         return api
 
     @property
@@ -214,7 +235,7 @@ class Store:
         """Team persistence: teams, sessions, runs, messages; import / export (domains.teams)."""
         api = self.__dict__.get("_teams")
         if api is None:
-            api = self.__dict__["_teams"] = TeamStore(self)
+            api = self.__dict__["_teams"] = TeamStore(self.resending)
         return api
 
     @property
@@ -222,7 +243,7 @@ class Store:
         """Generic checkpoints: save, get, list, delete_thread (see domains.checkpoints)."""
         api = self.__dict__.get("_checkpoints")
         if api is None:
-            api = self.__dict__["_checkpoints"] = CheckpointStore(self)
+            api = self.__dict__["_checkpoints"] = CheckpointStore(self.resending)
         return api
 
     @property
@@ -230,7 +251,7 @@ class Store:
         """Pruning by age / newest N / TTL in bounded batches (see sqlstore.retention)."""
         api = self.__dict__.get("_retention")
         if api is None:
-            api = self.__dict__["_retention"] = Retention(self, self._retention_policy)
+            api = self.__dict__["_retention"] = Retention(self.resending, self._retention_policy)
         return api
 
     async def prune(self, *, dry_run: bool = False) -> PruneResult:

@@ -290,7 +290,8 @@ async def test_every_write_is_one_batch(db_url: str, monkeypatch: pytest.MonkeyP
     async with LibSQLSaver.from_url(db_url) as saver:
         await saver.setup()
         calls: list[str] = []
-        real_batch, real_execute = saver.store.batch, saver.store.execute
+        db = saver.store.resending  # what the saver writes and reads through
+        real_batch, real_execute = db.batch, db.execute
 
         async def batch(statements: Any) -> Any:
             calls.append("batch")
@@ -300,8 +301,8 @@ async def test_every_write_is_one_batch(db_url: str, monkeypatch: pytest.MonkeyP
             calls.append("execute")
             return await real_execute(sql, args)
 
-        monkeypatch.setattr(saver.store, "batch", batch)
-        monkeypatch.setattr(saver.store, "execute", execute)
+        monkeypatch.setattr(db, "batch", batch)
+        monkeypatch.setattr(db, "execute", execute)
         cp = checkpoint({"doc": {"k": "v" * 300}, "n": 1}, {"doc": "1", "n": "1"})
         stored = await saver.aput(put_config(thread), cp, {"source": "input"}, {"doc": "1"})
         assert calls == ["batch"]

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import sqlstore
 from sqlstore.errors import OutcomeUnknownError, UnavailableError
 from tests.faultproxy import FaultProxy, drop_first_answer_of_each_write, is_write
 from tests.servers import ServerProcess, SqldServer
@@ -48,6 +49,32 @@ async def test_raw_write_with_lost_answer_is_outcome_unknown_and_applied_once(
     assert (await direct.execute(f"SELECT n FROM {table} WHERE k = 'c'")).scalar() == 3
     assert (await direct.execute(f"SELECT count(*) FROM {table}")).scalar() == 2
     await direct.close()
+
+
+async def test_a_raw_write_through_the_store_is_never_sent_twice(
+    remote_server: ServerProcess, table: str
+) -> None:
+    """Store.execute / Store.batch run SQL as it is: a lost answer is OutcomeUnknownError,
+    as on the client (only the domains' idempotent writes are re-sent, through
+    store.resending), so `n = n + 1` lands once."""
+    async with sqlstore.Store(remote_server.url) as direct:
+        await direct.batch(
+            [
+                f"CREATE TABLE {table} (k TEXT PRIMARY KEY, n INTEGER)",
+                f"INSERT INTO {table} VALUES ('c', 0)",
+            ]
+        )
+        async with (
+            FaultProxy(remote_server.url, drop_first_answer_of_each_write()) as proxy,
+            sqlstore.Store(proxy.url, retries=5) as store,
+        ):
+            with pytest.raises(OutcomeUnknownError):
+                await store.execute(f"UPDATE {table} SET n = n + 1 WHERE k = 'c'")
+            with pytest.raises(OutcomeUnknownError):
+                await store.batch([f"UPDATE {table} SET n = n + 1 WHERE k = 'c'"])
+            dropped = proxy.dropped
+        assert (await direct.execute(f"SELECT n FROM {table} WHERE k = 'c'")).scalar() == 2
+    assert dropped == 2
 
 
 async def test_write_slower_than_the_timeout_runs_once(

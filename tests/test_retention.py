@@ -180,15 +180,15 @@ async def test_a_thread_touched_after_it_was_chosen_stays(
             await store.threads.add_messages(t.id, [msg("user", "x", old)])
             ids.append(t.id)
         await store.execute("UPDATE threads SET updated_at = ?", (old,))
-        real_batch = store.batch
+        real_batch = store.resending.batch  # (the executor retention writes through)
 
         async def touch_then_batch(statements: Any) -> Any:
             # between the prune's choice and its batch, an agent writes to one thread
-            monkeypatch.setattr(store, "batch", real_batch)
+            monkeypatch.setattr(store.resending, "batch", real_batch)
             await store.threads.add_message(ids[1], "user", "still here")
             return await real_batch(statements)
 
-        monkeypatch.setattr(store, "batch", touch_then_batch)
+        monkeypatch.setattr(store.resending, "batch", touch_then_batch)
         done = await store.retention.threads("1d")
         assert done.counts == {"threads": 2, "messages": 2}
         assert [await store.threads.get(i) is not None for i in ids] == [False, True, False]

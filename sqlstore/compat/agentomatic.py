@@ -342,12 +342,12 @@ class LibSQLStore(BaseStore):
 
     async def _run(self, statement: Statement) -> Result:
         if isinstance(statement, str):
-            return await self.store.execute(statement)
-        return await self.store.execute(statement[0], statement[1])
+            return await self.store.resending.execute(statement)
+        return await self.store.resending.execute(statement[0], statement[1])
 
     async def _select(self, sql: str, args: list[Any]) -> Result:
         bound: Args = args
-        return await self.store.execute(sql, bound)
+        return await self.store.resending.execute(sql, bound)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -692,7 +692,7 @@ class LibSQLStore(BaseStore):
         """Insert a row of one of this adapter's tables (names from its fixed constants);
         a retried id keeps the row stored first. Returns the stored row."""
         marks = ", ".join("?" * len(args))
-        result = await self.store.execute(
+        result = await self.store.resending.execute(
             f"""INSERT INTO {table} ({columns}) VALUES ({marks})
             ON CONFLICT (id) DO UPDATE SET id = {table}.id
             RETURNING {columns}""",
@@ -703,7 +703,9 @@ class LibSQLStore(BaseStore):
     async def _get_by_id(self, table: str, columns: str, row_id: str) -> Row | None:
         """One row of one of this adapter's tables by id, or None."""
         return (
-            await self.store.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (row_id,))
+            await self.store.resending.execute(
+                f"SELECT {columns} FROM {table} WHERE id = ?", (row_id,)
+            )
         ).first()
 
     # -- invocation logs --------------------------------------------------------------

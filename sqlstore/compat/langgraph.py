@@ -308,7 +308,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
     async def _batch(self, statements: Sequence[Statement]) -> list[Any]:
         if not self._ready:
             await self.setup()
-        return await self.store.batch(statements)
+        return await self.store.resending.batch(statements)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -423,7 +423,7 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
             return
         if not self._ready:
             await self.setup()
-        await delete_checkpoints_of_runs(self.store, json.loads(runs))
+        await delete_checkpoints_of_runs(self.store.resending, json.loads(runs))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, write and blob of a thread to another thread id."""
@@ -459,7 +459,9 @@ class LibSQLSaver(BaseCheckpointSaver[str]):
             (threads,),
         )
         for thread_id, namespace in namespaces.values:
-            await prune_checkpoint_namespace(self.store, str(thread_id), str(namespace), keep)
+            await prune_checkpoint_namespace(
+                self.store.resending, str(thread_id), str(namespace), keep
+            )
 
     # -- reads ----------------------------------------------------------------------------
 
