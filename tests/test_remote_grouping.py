@@ -96,6 +96,20 @@ async def test_concurrent_writes_each_get_their_own_result_and_error(
     await client.close()
 
 
+async def test_a_shared_pipeline_carries_at_most_64_calls(
+    remote_server: ServerProcess, table: str
+) -> None:
+    client = await remote(remote_server.url)
+    await client.execute(f"CREATE TABLE {table} (x INTEGER PRIMARY KEY)")
+    before = client.requests_sent
+    await asyncio.gather(
+        *(client.execute(f"INSERT INTO {table} VALUES (?)", (i,)) for i in range(200))
+    )
+    assert client.requests_sent - before == 1 + 4  # one alone, then 64 + 64 + 64 + 7
+    assert (await client.execute(f"SELECT count(*) FROM {table}")).scalar() == 200
+    await client.close()
+
+
 async def test_a_lost_shared_answer_is_outcome_unknown_for_every_caller(
     remote_server: ServerProcess, table: str
 ) -> None:

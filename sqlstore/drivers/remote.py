@@ -1,7 +1,10 @@
-"""Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one HTTP request per call.
+"""Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one Hrana request per call.
 
 ``execute`` sends one ``execute`` request; ``batch`` sends one ``batch`` request whose
-steps are chained by conditions so the whole batch is one transaction.
+steps are chained by conditions so the whole batch is one transaction. A read, and a
+PRAGMA, goes in an HTTP request of its own; writes go one pipeline at a time, and the
+writes that wait meanwhile share the next pipeline, each as its own request
+(``grouping``): the retry rules below then apply to every call in it.
 
 A read (an ``execute`` of a SELECT, VALUES or EXPLAIN, or a batch of only those) is sent
 as it is, so that a read-only token can run it, and is re-sent after any transport
@@ -11,7 +14,7 @@ connection was made, the server answered 429 / 503, or the database was locked (
 statement was refused). Any other failure after a write was sent raises
 OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 
-Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
+With ``keep_streams=N`` (opt-in), Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
 Cloud) leaves a stream open on the server, and the next call continues it with that baton
 instead of opening another (a new server connection, and for a write the ``PRAGMA``
 again). A stream is used by one call at a time; at most ``keep_streams`` are kept (a
