@@ -269,12 +269,13 @@ async def run_all(entries: list[tuple[str, ServerProcess, Any]], sizes: Sizes) -
                 for entry in list(opened):
                     name, server, contender = entry
                     await contender.refresh()
-                    try:  # a stalled asyncio contender (its sqld wedged) is left out after
-                        rate = await asyncio.wait_for(
+                    try:  # an asyncio contender that stalls (its sqld wedged) or fails
+                        rate = await asyncio.wait_for(  # is reported and left out after
                             getattr(contender, method)(getattr(sizes, size)), STALL
                         )
-                    except TimeoutError:
-                        report(f"{server.name}.{name}.{figure}_stalled", STALL, "s")
+                    except Exception as exc:
+                        print(f"# {server.name}.{name}.{figure}: {type(exc).__name__}: {exc}")
+                        report(f"{server.name}.{name}.{figure}_failed", 1, "runs")
                         opened.remove(entry)
                         continue
                     runs.setdefault(f"{server.name}.{name}", []).append(rate)

@@ -14,17 +14,18 @@ connection was made, the server answered 429 / 503, or the database was locked (
 statement was refused). Any other failure after a write was sent raises
 OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 
-With ``keep_streams=N`` (opt-in), Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
-Cloud) leaves a stream open on the server, and the next call continues it with that baton
-instead of opening another (a new server connection, and for a write the ``PRAGMA``
-again). A stream is used by one call at a time; at most ``keep_streams`` are kept (a
-stream beyond them is closed), one idle for ``_STREAM_IDLE`` seconds is left to expire,
-and ``close()`` closes the rest. A stream runs the ``PRAGMA`` before its first write (never
-in a read's request) and again after a call that ran a PRAGMA of its own. A stream whose
-request failed in any way other than an HTTP answer is dropped (its baton may be gone); a
-baton the server refuses (HTTP 400, answered before anything runs: the stream expired, or
-the server restarted) is sent again at once without one. A server that gives no baton
-(tursodb, which rejects ``close``) gets plain one-shot pipelines, with nothing to close.
+With ``keep_streams=N`` (opt-in), Hrana streams are kept across calls: an answer that
+carries a ``baton`` (sqld, Turso Cloud) leaves a stream open on the server, and the next
+call continues it with that baton instead of opening another (a new server connection,
+and for a write the ``PRAGMA`` again). A stream is used by one call at a time; at most
+``keep_streams`` are kept (a stream beyond them is closed), one idle for
+``_STREAM_IDLE`` seconds is left to expire, and ``close()`` closes the rest. A stream
+runs the ``PRAGMA`` before its first write (never in a read's request) and again after a
+call that ran a PRAGMA of its own. A stream whose request failed in any way other than
+an HTTP answer is dropped (its baton may be gone); a baton the server refuses (HTTP 400,
+answered before anything runs: the stream expired, or the server restarted) is sent
+again at once without one. A server that gives no baton (tursodb, which rejects
+``close``) gets plain one-shot pipelines, with nothing to close.
 
 Requests go over kept-alive HTTP/1.1 connections of a lean client (``transport``, which
 raises httpx's exception types); it is imported when the first remote client is made, so
@@ -270,6 +271,7 @@ class RemoteClient:
         return await self._writes.run(call)
 
     async def _send_writes(self, calls: list[Call]) -> None:
+        """Send a group of writes (the write queue's ``send``)."""
         await self._send(calls, False)
 
     async def _send(self, calls: list[Call], read: bool, pragma: bool = False) -> None:
