@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -27,6 +25,7 @@ from tests.faultproxy import FaultProxy, Policy, is_write
 from tests.servers import ServerProcess, SqldServer
 from tests.test_remote import remote
 from tests.test_remote_auth import AuthServer
+from tests.test_remote_faults import write_lock_held
 
 
 def calls_in(body: bytes) -> int:
@@ -210,23 +209,11 @@ async def test_a_locked_database_is_waited_out_by_a_shared_pipeline(
 ) -> None:
     client = await remote(fresh_sqld.url, retries=1, retry_backoff=0.05)
     await client.execute("CREATE TABLE t (x INTEGER)")
-    holder = sqlite3.connect(
-        fresh_sqld.db_path / "dbs" / "default" / "data",
-        timeout=0,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
-    release.start()
-    try:
+    with write_lock_held(fresh_sqld, 1.0):
         await asyncio.gather(
             *(client.execute("INSERT INTO t VALUES (?)", (i,)) for i in range(10)),
             client.batch([("INSERT INTO t VALUES (?)", (x,)) for x in (10, 11)]),
         )
-    finally:
-        release.join()
-        holder.close()
     assert list((await client.execute("SELECT count(*), sum(x) FROM t")).values) == [(12, 66)]
     await client.close()
 
