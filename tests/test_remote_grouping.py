@@ -244,3 +244,32 @@ async def test_read_only_reads_beside_writes(tmp_path: Path) -> None:
         await writer.close()
     finally:
         auth.server.stop()
+
+
+async def test_writes_waiting_when_the_client_closes_are_not_sent(
+    remote_server: ServerProcess, table: str
+) -> None:
+    direct = await remote(remote_server.url)
+    await direct.execute(f"CREATE TABLE {table} (x INTEGER)")
+    writes: list[bytes] = []
+
+    def delay_writes(body: bytes) -> str:
+        if is_write(body):
+            writes.append(body)
+            return "delay"
+        return "pass"
+
+    async with FaultProxy(remote_server.url, delay_writes) as proxy:
+        proxy.delay = 0.5
+        client = await remote(proxy.url)
+        first = asyncio.ensure_future(client.execute(f"INSERT INTO {table} VALUES (0)"))
+        await asyncio.sleep(0.05)  # the first write is under way; the next ones wait
+        queued = [client.execute(f"INSERT INTO {table} VALUES (?)", (i,)) for i in range(1, 6)]
+        outcomes = await asyncio.gather(*queued, client.close(), return_exceptions=True)
+        await first  # close() let the write under way finish
+        for outcome in outcomes[:-1]:
+            assert isinstance(outcome, UnavailableError) and "closed" in str(outcome), outcome
+            assert not isinstance(outcome, OutcomeUnknownError)
+        assert len(writes) == 1
+    assert (await direct.execute(f"SELECT group_concat(x) FROM {table}")).scalar() == "0"
+    await direct.close()
