@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,7 +53,7 @@ class WriteQueue:
         self._send = send
         self._where = where
         self._busy = False
-        self._queue: list[Call] = []
+        self._queue: deque[Call] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, call: Call) -> dict[str, Any]:
@@ -88,11 +89,11 @@ class WriteQueue:
         while self._queue and len(group) < MAX_CALLS:
             call = self._queue[0]
             if call.future.done():  # its caller has gone
-                self._queue.pop(0)
+                self._queue.popleft()
                 continue
             if group and size + len(call.request) > MAX_BYTES:
                 break
-            group.append(self._queue.pop(0))
+            group.append(self._queue.popleft())
             size += len(call.request)
         if not group:
             self._busy = False
