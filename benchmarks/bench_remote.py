@@ -11,7 +11,9 @@ Prints ``name value unit`` lines. Run in the benchmark environment
 
 Contenders:
 
-- ``sqlstore``: ``sqlstore.connect("http://...")``, one request per execute / batch;
+- ``sqlstore``: ``sqlstore.connect("http://...")``, one request per execute / batch
+  (writes that wait while one is under way share the next pipeline);
+- ``sqlstore_kept``: the same with kept Hrana streams (``keep_streams=4``, opt-in);
 - ``libsql``: the official SDK (PyPI ``libsql``), remote mode on ``http://``, one
   connection per thread (it is a blocking DB-API driver);
 - ``libsql_client_ws``: libsql-client over ``ws://`` (sqld serves Hrana WebSocket on the
@@ -44,6 +46,8 @@ CREATE = "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a INTEGER, b TEX
 INSERT = "INSERT INTO t (a, b) VALUES (?, ?)"
 BATCH = 100
 CONCURRENCY = 64
+STALL = 120.0
+"""Seconds after which one figure's run counts as stalled (the server stopped answering)."""
 
 
 class Sizes:
@@ -84,10 +88,15 @@ class SqlstoreContender:
         self.client = client
 
     @classmethod
-    async def open(cls, url: str) -> SqlstoreContender:
-        client = await sqlstore.connect(url)
+    async def open(cls, url: str, **options: Any) -> SqlstoreContender:
+        client = await sqlstore.connect(url, **options)
         await client.execute(CREATE)
         return cls(client)
+
+    @classmethod
+    async def open_kept(cls, url: str) -> SqlstoreContender:
+        """With kept streams (the opt-in ``keep_streams=4``)."""
+        return await cls.open(url, keep_streams=4)
 
     async def select1(self, n: int) -> float:
         start = time.perf_counter()
@@ -126,7 +135,7 @@ class WsContender(SqlstoreContender):
     """libsql-client over ws:// (asyncio; its batch is one transaction)."""
 
     @classmethod
-    async def open(cls, url: str) -> SqlstoreContender:
+    async def open(cls, url: str, **options: Any) -> SqlstoreContender:
         import libsql_client
 
         client = libsql_client.create_client(url.replace("http://", "ws://"))
@@ -228,6 +237,7 @@ async def open_turso_serverless(url: str) -> BlockingContender:
 CONTENDERS: list[tuple[str, str, Callable[[str], Awaitable[Any]]]] = [
     # (name, module it needs, opener)
     ("sqlstore", "sqlstore", SqlstoreContender.open),
+    ("sqlstore_kept", "sqlstore", SqlstoreContender.open_kept),
     ("libsql", "libsql", open_libsql),
     ("libsql_client_ws", "libsql_client", WsContender.open),
     ("turso_serverless", "turso_serverless", open_turso_serverless),
@@ -256,9 +266,18 @@ async def run_all(entries: list[tuple[str, ServerProcess, Any]], sizes: Sizes) -
         for figure, method, size, unit in FIGURES:
             runs: dict[str, list[float]] = {}
             for _ in range(sizes.repeats):
-                for name, server, contender in opened:
+                for entry in list(opened):
+                    name, server, contender = entry
                     await contender.refresh()
-                    rate = await getattr(contender, method)(getattr(sizes, size))
+                    try:  # an asyncio contender that stalls (its sqld wedged) or fails
+                        rate = await asyncio.wait_for(  # is reported and left out after
+                            getattr(contender, method)(getattr(sizes, size)), STALL
+                        )
+                    except Exception as exc:
+                        print(f"# {server.name}.{name}.{figure}: {type(exc).__name__}: {exc}")
+                        report(f"{server.name}.{name}.{figure}_failed", 1, "runs")
+                        opened.remove(entry)
+                        continue
                     runs.setdefault(f"{server.name}.{name}", []).append(rate)
             for key, rates in runs.items():
                 report(f"{key}.{figure}", statistics.median(rates), unit)
@@ -268,7 +287,7 @@ async def run_all(entries: list[tuple[str, ServerProcess, Any]], sizes: Sizes) -
                 report(f"{server.name}.{name}.concurrent{CONCURRENCY}_failed", failed, "calls")
     finally:
         for _, _, contender in opened:
-            await contender.close()
+            await asyncio.wait_for(contender.close(), STALL)
 
 
 def main() -> None:

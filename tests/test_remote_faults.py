@@ -4,9 +4,11 @@ and requests that cannot have been processed are re-sent, one timeout bounds a c
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -170,27 +172,34 @@ async def test_a_connection_the_server_stops_answering_is_dropped(
         await client.close()
 
 
+@contextlib.contextmanager
+def write_lock_held(server: SqldServer, seconds: float) -> Iterator[None]:
+    """Hold the write lock of sqld's database file from outside for ``seconds``."""
+    holder = sqlite3.connect(
+        server.db_path / "dbs" / "default" / "data",
+        timeout=0,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(seconds, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        yield
+    finally:
+        release.join()
+        holder.close()
+
+
 async def test_a_locked_database_is_waited_out(fresh_sqld: SqldServer) -> None:
     """sqld answers SQLITE_BUSY while another connection holds the write lock: the
     statement was refused, so it is sent again until the lock is gone (within the timeout)."""
     client = await remote(fresh_sqld.url, retries=1, retry_backoff=0.05)
     await client.execute("CREATE TABLE t (x INTEGER)")
     before = client.requests_sent
-    holder = sqlite3.connect(
-        fresh_sqld.db_path / "dbs" / "default" / "data",
-        timeout=0,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    holder.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
-    release.start()
-    try:
+    with write_lock_held(fresh_sqld, 1.0):
         await client.execute("INSERT INTO t VALUES (1)")
         await client.batch([("INSERT INTO t VALUES (?)", (2,))])
-    finally:
-        release.join()
-        holder.close()
     assert client.requests_sent - before > 2  # refused while locked, sent again
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 2
     await client.close()

@@ -1,7 +1,10 @@
-"""Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one HTTP request per call.
+"""Remote driver: Hrana over HTTP (``POST /v2/pipeline``), one Hrana request per call.
 
 ``execute`` sends one ``execute`` request; ``batch`` sends one ``batch`` request whose
-steps are chained by conditions so the whole batch is one transaction.
+steps are chained by conditions so the whole batch is one transaction. A read, and a
+PRAGMA, goes in an HTTP request of its own; writes go one pipeline at a time, and the
+writes that wait meanwhile share the next pipeline, each as its own request
+(``grouping``): the retry rules below then apply to every call in it.
 
 A read (an ``execute`` of a SELECT, VALUES or EXPLAIN, or a batch of only those) is sent
 as it is, so that a read-only token can run it, and is re-sent after any transport
@@ -11,17 +14,18 @@ connection was made, the server answered 429 / 503, or the database was locked (
 statement was refused). Any other failure after a write was sent raises
 OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 
-Hrana streams are kept across calls: an answer that carries a ``baton`` (sqld, Turso
-Cloud) leaves a stream open on the server, and the next call continues it with that baton
-instead of opening another (a new server connection, and for a write the ``PRAGMA``
-again). A stream is used by one call at a time; at most ``keep_streams`` are kept (a
-stream beyond them is closed), one idle for ``_STREAM_IDLE`` seconds is left to expire,
-and ``close()`` closes the rest. A stream runs the ``PRAGMA`` before its first write (never
-in a read's request) and again after a call that ran a PRAGMA of its own. A stream whose
-request failed in any way other than an HTTP answer is dropped (its baton may be gone); a
-baton the server refuses (HTTP 400, answered before anything runs: the stream expired, or
-the server restarted) is sent again at once without one. A server that gives no baton
-(tursodb, which rejects ``close``) gets plain one-shot pipelines, with nothing to close.
+With ``keep_streams=N`` (opt-in), Hrana streams are kept across calls: an answer that
+carries a ``baton`` (sqld, Turso Cloud) leaves a stream open on the server, and the next
+call continues it with that baton instead of opening another (a new server connection,
+and for a write the ``PRAGMA`` again). A stream is used by one call at a time; at most
+``keep_streams`` are kept (a stream beyond them is closed), one idle for
+``_STREAM_IDLE`` seconds is left to expire, and ``close()`` closes the rest. A stream
+runs the ``PRAGMA`` before its first write (never in a read's request) and again after a
+call that ran a PRAGMA of its own. A stream whose request failed in any way other than
+an HTTP answer is dropped (its baton may be gone); a baton the server refuses (HTTP 400,
+answered before anything runs: the stream expired, or the server restarted) is sent
+again at once without one. A server that gives no baton (tursodb, which rejects
+``close``) gets plain one-shot pipelines, with nothing to close.
 
 Requests go over kept-alive HTTP/1.1 connections of a lean client (``transport``, which
 raises httpx's exception types); it is imported when the first remote client is made, so
@@ -31,6 +35,7 @@ that ``import sqlstore`` stays fast for serverless cold starts.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import random
 import re
@@ -59,15 +64,16 @@ from .base import (
     normalize_execute,
     reads_only,
 )
+from .grouping import Call, WriteQueue
 
 if TYPE_CHECKING:
     from .transport import HttpPool
 
-_PRAGMAS = hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"})
+_PRAGMAS = orjson.dumps(hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"}))
 """Sent before every write (not before reads: sqld counts a PRAGMA as a write)."""
 
 _T = TypeVar("_T")
-_CLOSE = {"type": "close"}
+_CLOSE = b'{"type":"close"}'
 KEEP_STREAMS = 0
 """Streams kept across calls by default: none. Kept streams made sqld 0.24.32 spin at
 full CPU and stop answering in one of our full test runs (a wedge the issue also saw
@@ -168,6 +174,7 @@ class RemoteClient:
         self._pid = os.getpid()  # a forked child must not share this process's pool
         self._in_flight = 0  # requests under way (close() waits for them)
         self._idle: asyncio.Event | None = None
+        self._writes = WriteQueue(self._send_writes, self.base_url)
 
     def __repr__(self) -> str:
         token = "set" if self._token else "none"
@@ -215,21 +222,21 @@ class RemoteClient:
         await self.close()
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
-        """Run one statement in one HTTP request."""
+        """Run one statement in one Hrana request (a write maybe in a shared pipeline)."""
         stmt = hrana.encode_stmt(sql, normalize_execute(sql, args))
         pragma = leading_keyword(sql) == "PRAGMA"  # may change what the stream's PRAGMA set
-        (result,) = await self._pipeline([hrana.execute_request(stmt)], reads_only(sql), pragma)
+        result = await self._call(hrana.execute_request(stmt), reads_only(sql), pragma)
         return self._decode(lambda: hrana.decode_result(hrana.response_of(result, sql)["result"]))
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """Run all statements as one transaction in one HTTP request."""
+        """Run all statements as one transaction in one Hrana request."""
         checked = normalize_batch(statements)
         if not checked:
             return []
         stmts = [hrana.encode_stmt(sql, args) for sql, args in checked]
         read = all(reads_only(sql) for sql, _ in checked)
         begin = "BEGIN DEFERRED" if read else "BEGIN IMMEDIATE"
-        (result,) = await self._pipeline([hrana.transaction_request(stmts, begin)], read)
+        result = await self._call(hrana.transaction_request(stmts, begin), read)
         sqls = [sql for sql, _ in checked]
         return self._decode(lambda: hrana.transaction_results(hrana.response_of(result), sqls))
 
@@ -242,12 +249,12 @@ class RemoteClient:
                 raise QueryError(self._redact(str(exc)), code=exc.code) from None
             raise
 
-    async def _pipeline(
-        self, requests: list[hrana.JsonObj], read: bool, pragma: bool = False
-    ) -> list[hrana.JsonObj]:
-        """Send one pipeline and return the results of ``requests``, re-sending it while
-        that is safe (see the module docstring) and the call's ``timeout`` allows.
-        ``pragma``: the requests run a PRAGMA (the stream's own must run again)."""
+    async def _call(
+        self, request: hrana.JsonObj, read: bool, pragma: bool = False
+    ) -> hrana.JsonObj:
+        """The pipeline result of ``request``: a write goes through the write queue (in a
+        shared pipeline when others wait); a read, or a PRAGMA (which would change the
+        connection for the requests after it), in a pipeline of its own."""
         if self._pid != os.getpid():
             raise UnavailableError(
                 f"this client was opened by process {self._pid}; a forked child cannot share "
@@ -257,22 +264,40 @@ class RemoteClient:
             raise UnavailableError("the client is closed")
         if self._http is None:
             await self.open()
-        deadline = time.monotonic() + self.timeout
+        call = Call(orjson.dumps(request), time.monotonic() + self.timeout)
+        if read or pragma:
+            await self._send([call], read, pragma)
+            return call.future.result()
+        return await self._writes.run(call)
+
+    async def _send_writes(self, calls: list[Call]) -> None:
+        """Send a group of writes (the write queue's ``send``)."""
+        await self._send(calls, False)
+
+    async def _send(self, calls: list[Call], read: bool, pragma: bool = False) -> None:
+        """Send ``calls`` in one pipeline, each as its own request, and resolve each
+        call's future with its result or error, re-sending while that is safe (see the
+        module docstring) and the latest deadline allows (a caller whose own deadline
+        passes stops waiting). ``pragma``: the requests run a PRAGMA (the stream's own
+        must run again)."""
+        deadline = max(call.deadline for call in calls)
         attempt = 0
         while True:
+            calls = [call for call in calls if not call.future.done()]
+            if not calls:
+                return
             stream = self._take_stream()
             head = [] if read or (stream is not None and stream.pragma) else [_PRAGMAS]
             # A new stream beyond the kept ones ends with 'close' (on a server known to
             # keep streams; until one has answered, nothing is sent that it may refuse).
             with_close = stream is None and self.keeps_streams is True and not self._room()
-            body = orjson.dumps(
-                {
-                    "baton": stream.baton if stream is not None else None,
-                    "requests": [*head, *requests, *([_CLOSE] if with_close else [])],
-                }
-            )
+            baton = orjson.dumps(stream.baton if stream is not None else None)
+            parts = [*head, *(call.request for call in calls), *([_CLOSE] if with_close else [])]
+            body = b'{"baton":%b,"requests":[%b]}' % (baton, b",".join(parts))
             delay = self._delay(min(attempt, 8))
             limited = True  # whether this failure counts against ``retries``
+            for call in calls:
+                call.sent = True
             try:
                 self.requests_sent += 1
                 status, headers, content = await self._post(body, deadline - time.monotonic())
@@ -282,11 +307,9 @@ class RemoteClient:
             except _AnswerLost as exc:
                 self._drop_stream(stream)  # its baton went with the answer
                 if not read:
-                    raise OutcomeUnknownError(
-                        f"the write was sent to {self.base_url} but its answer was lost ({exc}): "
-                        "it may or may not have been applied"
-                    ) from None
-                error = UnavailableError(f"no answer from {self.base_url}: {exc}")
+                    _fail(calls, self._unknown(read, str(exc)))
+                    return
+                error = self._unknown(read, str(exc))
             except BaseException:
                 self._drop_stream(stream)
                 raise
@@ -297,11 +320,21 @@ class RemoteClient:
                     ran = bool(head) and results[0].get("type") == "ok"
                     kept = (stream is not None and stream.pragma) or ran
                     await self._keep_stream(stream, answer, kept and not pragma, deadline)
-                    mine = results[len(head) : len(head) + len(requests)]
-                    if not any(hrana.refused_busy(r) for r in mine):
-                        return mine
+                    mine = results[len(head) : len(head) + len(calls)]
+                    if len(mine) < len(calls):  # not an answer to this pipeline
+                        _fail(calls, self._unknown(read, "an answer without all its results"))
+                        return
+                    refused = []
+                    for call, result in zip(calls, mine, strict=True):
+                        if hrana.refused_busy(result):
+                            refused.append(call)
+                        elif not call.future.done():
+                            call.future.set_result(result)
+                    if not refused:
+                        return
                     # Refused, nothing applied: wait it out like a local busy timeout,
                     # for as long as the call's timeout allows (not counted in retries).
+                    calls = refused
                     error = UnavailableError(f"the database at {self.base_url} stayed locked")
                     limited = False
                 else:
@@ -310,12 +343,25 @@ class RemoteClient:
                         continue  # a refused baton: nothing ran; again on a new stream
                     error = self._refusal(status, content, read)
                     if status not in (429, 503):
-                        raise error
+                        _fail(calls, error)
+                        return
                     delay = max(delay, _retry_after(headers))
+            for call in calls:
+                call.sent = False  # nothing of it was applied
             if (limited and attempt >= self.retries) or time.monotonic() + delay >= deadline:
-                raise error
+                _fail(calls, error)
+                return
             await asyncio.sleep(delay)
             attempt += 1
+
+    def _unknown(self, read: bool, why: str) -> SqlStoreError:
+        """The error for a request sent whose answer is lost or unusable."""
+        if read:
+            return UnavailableError(f"no usable answer from {self.base_url}: {why}")
+        return OutcomeUnknownError(
+            f"the write was sent to {self.base_url} but its answer was lost ({why}): "
+            "it may or may not have been applied"
+        )
 
     def _take_stream(self) -> _Stream | None:
         """An idle kept stream that has not been idle too long (the newest), or None."""
@@ -391,7 +437,7 @@ class RemoteClient:
 
     async def _close_stream(self, baton: str, deadline: float) -> None:
         """End a stream the server kept (best effort)."""
-        body = orjson.dumps({"baton": baton, "requests": [_CLOSE]})
+        body = b'{"baton":%b,"requests":[%b]}' % (orjson.dumps(baton), _CLOSE)
         try:
             self.requests_sent += 1
             await self._post(body, max(0.1, deadline - time.monotonic()), closing=True)
@@ -432,6 +478,13 @@ class RemoteClient:
 
 
 _BEARER = re.compile(r"Bearer\s+[^\s\"',;]+", re.IGNORECASE)
+
+
+def _fail(calls: list[Call], error: SqlStoreError) -> None:
+    """Give each call still waited for its own copy of ``error``."""
+    for call in calls:
+        if not call.future.done():
+            call.future.set_exception(copy.copy(error))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float:
