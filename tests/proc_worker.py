@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 import sqlstore
 
@@ -47,12 +48,14 @@ async def converse(url: str, user_id: str, worker: int, n: int) -> None:
             )
 
 
-async def mixed(url: str, worker: int, n: int) -> None:
+async def mixed(url: str, worker: int, n: int, keep_streams: int = 0) -> None:
     """n domain writes of four kinds with ids made from (worker, i), so that the test can
     count exactly what must be stored: a conversation save, a thread create, a message
-    added to the thread made just before, a piece of feedback on the thread before that."""
+    added to the thread made just before, a piece of feedback on the thread before that.
+    ``keep_streams`` > 0 (remote URLs only) keeps that many Hrana streams across calls."""
     user = f"w{worker}"
-    async with sqlstore.Store(url) as store:
+    options: dict[str, Any] = {"keep_streams": keep_streams} if keep_streams else {}
+    async with sqlstore.Store(url, **options) as store:
         for i in range(n):
             kind = i % 4
             if kind == 0:
@@ -81,7 +84,7 @@ def main(argv: list[str]) -> None:
     elif job == "converse":
         asyncio.run(converse(url, rest[0], int(rest[1]), int(rest[2])))
     elif job == "mixed":
-        asyncio.run(mixed(url, int(rest[0]), int(rest[1])))
+        asyncio.run(mixed(url, *(int(x) for x in rest[:3])))
     else:
         raise SystemExit(f"unknown job {job}")
 

@@ -75,10 +75,10 @@ _PRAGMAS = orjson.dumps(hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"
 _T = TypeVar("_T")
 _CLOSE = b'{"type":"close"}'
 KEEP_STREAMS = 0
-"""Streams kept across calls by default: none. Kept streams made sqld 0.24.32 spin at
-full CPU and stop answering in one of our full test runs (a wedge the issue also saw
-under eight writing processes), so they are opt-in (``keep_streams=4``) until that is
-understood; without them every pipeline ends with ``close``."""
+"""Streams kept across calls by default: none, so every pipeline ends with ``close``.
+They became opt-in (``keep_streams=4``) after sqld 0.24.32 spun at full CPU and stopped
+answering in a test run with them; that wedge is sqld's write-queue bug (README, Design,
+*Load*), which kept streams make rarer, since far fewer server connections close."""
 """How many server streams a client keeps (sqld answers 429 after about 129 in all)."""
 _STREAM_IDLE = 5.0
 """Seconds an idle stream is reused for (sqld expires one after about 10 s)."""
