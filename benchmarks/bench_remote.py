@@ -11,9 +11,11 @@ Prints ``name value unit`` lines. Run in the benchmark environment
 
 Contenders:
 
-- ``sqlstore``: ``sqlstore.connect("http://...")``, one request per execute / batch
-  (writes that wait while one is under way share the next pipeline);
-- ``sqlstore_kept``: the same with kept Hrana streams (``keep_streams=4``, opt-in);
+- ``sqlstore``: ``sqlstore.connect("http://...")`` as it comes: one request per execute /
+  batch (writes that wait while one is under way share the next pipeline), Hrana streams
+  kept across calls (``keep_streams=4``, the default);
+- ``sqlstore_no_kept``: the same with ``keep_streams=0`` (a stream per call, ended with
+  ``close``);
 - ``libsql``: the official SDK (PyPI ``libsql``), remote mode on ``http://``, one
   connection per thread (it is a blocking DB-API driver);
 - ``libsql_client_ws``: libsql-client over ``ws://`` (sqld serves Hrana WebSocket on the
@@ -94,9 +96,9 @@ class SqlstoreContender:
         return cls(client)
 
     @classmethod
-    async def open_kept(cls, url: str) -> SqlstoreContender:
-        """With kept streams (the opt-in ``keep_streams=4``)."""
-        return await cls.open(url, keep_streams=4)
+    async def open_no_kept(cls, url: str) -> SqlstoreContender:
+        """Without kept streams (``keep_streams=0``)."""
+        return await cls.open(url, keep_streams=0)
 
     async def select1(self, n: int) -> float:
         start = time.perf_counter()
@@ -237,7 +239,7 @@ async def open_turso_serverless(url: str) -> BlockingContender:
 CONTENDERS: list[tuple[str, str, Callable[[str], Awaitable[Any]]]] = [
     # (name, module it needs, opener)
     ("sqlstore", "sqlstore", SqlstoreContender.open),
-    ("sqlstore_kept", "sqlstore", SqlstoreContender.open_kept),
+    ("sqlstore_no_kept", "sqlstore", SqlstoreContender.open_no_kept),
     ("libsql", "libsql", open_libsql),
     ("libsql_client_ws", "libsql_client", WsContender.open),
     ("turso_serverless", "turso_serverless", open_turso_serverless),

@@ -55,10 +55,25 @@ async def test_streams_are_kept_where_the_server_keeps_them(
     assert client.requests_sent == (11 if keeps else 10)
 
 
-async def test_by_default_no_stream_is_kept(sqld_server: ServerProcess, table: str) -> None:
-    """keep_streams=0 (the default): after the first answer shows that sqld keeps streams,
-    every pipeline ends with 'close', and no stream outlives its call."""
+async def test_by_default_four_streams_are_kept(sqld_server: ServerProcess, table: str) -> None:
     client = await remote(sqld_server.url)
+    assert client.keep_streams == 4
+    await client.execute(f"CREATE TABLE {table} (x)")
+    sent = client.requests_sent
+    await asyncio.gather(*(client.execute("SELECT ?", (i,)) for i in range(8)))
+    for i in range(5):
+        await client.execute(f"INSERT INTO {table} VALUES (?)", (i,))
+    assert client.keeps_streams is True and 1 <= len(client._streams) <= 4
+    assert client.requests_sent - sent == 8 + 5  # no request of its own for a 'close'
+    await client.close()
+
+
+async def test_with_keep_streams_0_no_stream_is_kept(
+    sqld_server: ServerProcess, table: str
+) -> None:
+    """keep_streams=0: after the first answer shows that sqld keeps streams, every
+    pipeline ends with 'close', and no stream outlives its call."""
+    client = await remote(sqld_server.url, keep_streams=0)
     await client.execute(f"CREATE TABLE {table} (x)")  # its stream is closed after it
     sent = client.requests_sent
     for i in range(20):

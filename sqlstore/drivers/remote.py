@@ -14,18 +14,19 @@ connection was made, the server answered 429 / 503, or the database was locked (
 statement was refused). Any other failure after a write was sent raises
 OutcomeUnknownError. One ``timeout`` bounds the whole call, retries included.
 
-With ``keep_streams=N`` (opt-in), Hrana streams are kept across calls: an answer that
-carries a ``baton`` (sqld, Turso Cloud) leaves a stream open on the server, and the next
-call continues it with that baton instead of opening another (a new server connection,
-and for a write the ``PRAGMA`` again). A stream is used by one call at a time; at most
-``keep_streams`` are kept (a stream beyond them is closed), one idle for
-``_STREAM_IDLE`` seconds is left to expire, and ``close()`` closes the rest. A stream
-runs the ``PRAGMA`` before its first write (never in a read's request) and again after a
-call that ran a PRAGMA of its own. A stream whose request failed in any way other than
-an HTTP answer is dropped (its baton may be gone); a baton the server refuses (HTTP 400,
-answered before anything runs: the stream expired, or the server restarted) is sent
-again at once without one. A server that gives no baton (tursodb, which rejects
-``close``) gets plain one-shot pipelines, with nothing to close.
+With ``keep_streams=N`` (4 by default; 0 keeps none), Hrana streams are kept across
+calls: an answer that carries a ``baton`` (sqld, Turso Cloud) leaves a stream open on the
+server, and the next call continues it with that baton instead of opening another (a new
+server connection, and for a write the ``PRAGMA`` again). A stream is used by one call at
+a time; at most ``keep_streams`` are kept, counting new ones under way (a stream beyond
+them ends its pipeline with ``close``), one idle for ``_STREAM_IDLE`` seconds is left to
+expire, and ``close()`` closes the rest. A stream runs the ``PRAGMA`` before its first
+write (never in a read's request) and again after a call that ran a PRAGMA of its own. A
+stream whose request failed in any way other than an HTTP answer is dropped (its baton may
+be gone); a baton the server refuses (HTTP 400, answered before anything runs: the stream
+expired, or the server restarted) is sent again at once without one. A server that gives
+no baton (tursodb, which rejects ``close``) gets plain one-shot pipelines, with nothing to
+close.
 
 Requests go over kept-alive HTTP/1.1 connections of a lean client (``transport``, which
 raises httpx's exception types); it is imported when the first remote client is made, so
@@ -74,12 +75,11 @@ _PRAGMAS = orjson.dumps(hrana.execute_request({"sql": "PRAGMA foreign_keys = ON"
 
 _T = TypeVar("_T")
 _CLOSE = b'{"type":"close"}'
-KEEP_STREAMS = 0
-"""Streams kept across calls by default: none, so every pipeline ends with ``close``.
-They became opt-in (``keep_streams=4``) after sqld 0.24.32 spun at full CPU and stopped
-answering in a test run with them; that wedge is sqld's write-queue bug (README, Design,
-*Load*), which kept streams make rarer, since far fewer server connections close."""
-"""How many server streams a client keeps (sqld answers 429 after about 129 in all)."""
+KEEP_STREAMS = 4
+"""How many server streams a client keeps across calls by default (sqld answers 429
+after about 129 in all; 0 ends every pipeline with ``close``). Kept streams are also what
+keeps sqld 0.24.32 out of its write-queue wedge (README, Design, *Load*): far fewer server
+connections close, and a live connection takes back a write slot handed to it."""
 _STREAM_IDLE = 5.0
 """Seconds an idle stream is reused for (sqld expires one after about 10 s)."""
 _BODY_SHOWN = 200
@@ -288,9 +288,15 @@ class RemoteClient:
                 return
             stream = self._take_stream()
             head = [] if read or (stream is not None and stream.pragma) else [_PRAGMAS]
-            # A new stream beyond the kept ones ends with 'close' (on a server known to
-            # keep streams; until one has answered, nothing is sent that it may refuse).
-            with_close = stream is None and self.keeps_streams is True and not self._room()
+            # A new stream that may be kept takes its place among the kept ones now (so
+            # that calls at once do not all open one); one beyond them ends with 'close'
+            # (on a server known to keep streams; until one has answered, nothing is sent
+            # that it may refuse).
+            opening = stream is None and self.keeps_streams is not False and self._room()
+            held = stream is not None or opening
+            if opening:
+                self._held += 1
+            with_close = stream is None and self.keeps_streams is True and not opening
             baton = orjson.dumps(stream.baton if stream is not None else None)
             parts = [*head, *(call.request for call in calls), *([_CLOSE] if with_close else [])]
             body = b'{"baton":%b,"requests":[%b]}' % (baton, b",".join(parts))
@@ -302,16 +308,16 @@ class RemoteClient:
                 self.requests_sent += 1
                 status, headers, content = await self._post(body, deadline - time.monotonic())
             except _NotSent as exc:
-                self._drop_stream(stream)
+                self._drop_stream(held)
                 error: SqlStoreError = UnavailableError(f"cannot reach {self.base_url}: {exc}")
             except _AnswerLost as exc:
-                self._drop_stream(stream)  # its baton went with the answer
+                self._drop_stream(held)  # its baton went with the answer
                 if not read:
                     _fail(calls, self._unknown(read, str(exc)))
                     return
                 error = self._unknown(read, str(exc))
             except BaseException:
-                self._drop_stream(stream)
+                self._drop_stream(held)
                 raise
             else:
                 if status == 200:
@@ -319,7 +325,7 @@ class RemoteClient:
                     results: list[hrana.JsonObj] = answer["results"]
                     ran = bool(head) and results[0].get("type") == "ok"
                     kept = (stream is not None and stream.pragma) or ran
-                    await self._keep_stream(stream, answer, kept and not pragma, deadline)
+                    await self._keep_stream(held, answer, kept and not pragma, deadline)
                     mine = results[len(head) : len(head) + len(calls)]
                     if len(mine) < len(calls):  # not an answer to this pipeline
                         _fail(calls, self._unknown(read, "an answer without all its results"))
@@ -338,7 +344,7 @@ class RemoteClient:
                     error = UnavailableError(f"the database at {self.base_url} stayed locked")
                     limited = False
                 else:
-                    self._drop_stream(stream)
+                    self._drop_stream(held)
                     if status == 400 and stream is not None:
                         continue  # a refused baton: nothing ran; again on a new stream
                     error = self._refusal(status, content, read)
@@ -377,17 +383,19 @@ class RemoteClient:
         """Whether one more stream may be kept."""
         return self._held + len(self._streams) < self.keep_streams
 
-    def _drop_stream(self, stream: _Stream | None) -> None:
-        """Forget a stream taken by a call whose request did not get an HTTP 200."""
-        if stream is not None:
+    def _drop_stream(self, held: bool) -> None:
+        """Forget the stream of a call whose request did not get an HTTP 200 (``held``:
+        the call had a place among the kept streams, for a kept or a new stream)."""
+        if held:
             self._held -= 1
 
     async def _keep_stream(
-        self, stream: _Stream | None, answer: hrana.JsonObj, pragma: bool, deadline: float
+        self, held: bool, answer: hrana.JsonObj, pragma: bool, deadline: float
     ) -> None:
         """After an HTTP 200: keep the answer's stream for the next call, or close it
-        when no more may be kept (or it is to be continued at another URL)."""
-        if stream is not None:
+        when no more may be kept (or it is to be continued at another URL). ``held``: as
+        in ``_drop_stream``."""
+        if held:
             self._held -= 1
         baton = answer.get("baton")
         if self.keeps_streams is None:
