@@ -26,7 +26,14 @@ async def run_workers(*argvs: list[str], timeout: float = 120) -> list[tuple[int
         )
         for argv in argvs
     ]
-    outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), timeout)
+    try:
+        outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), timeout)
+    except BaseException:  # a timeout (or Ctrl-C): no worker outlives the test
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+        await asyncio.gather(*(proc.wait() for proc in procs))
+        raise
     return [
         (p.returncode or 0, out.decode(), err.decode())
         for p, (out, err) in zip(procs, outs, strict=True)
