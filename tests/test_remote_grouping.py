@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,19 @@ def drop_first_shared_write() -> Policy:
         return "drop"
 
     return policy
+
+
+def delaying(writes: list[bytes]) -> Callable[[bytes], str]:
+    """A fault-proxy rule that delays every write (recording its body in ``writes``) and
+    passes everything else."""
+
+    def rule(body: bytes) -> str:
+        if is_write(body):
+            writes.append(body)
+            return "delay"
+        return "pass"
+
+    return rule
 
 
 async def test_concurrent_writes_each_get_their_own_result_and_error(
@@ -171,14 +184,7 @@ async def test_a_caller_whose_timeout_passes_while_queued_sends_nothing(
     direct = await remote(remote_server.url)
     await direct.execute(f"CREATE TABLE {table} (x INTEGER)")
     writes: list[bytes] = []
-
-    def delay_writes(body: bytes) -> str:
-        if is_write(body):
-            writes.append(body)
-            return "delay"
-        return "pass"
-
-    async with FaultProxy(remote_server.url, delay_writes) as proxy:
+    async with FaultProxy(remote_server.url, delaying(writes)) as proxy:
         proxy.delay = 1.5
         client = await remote(proxy.url, timeout=1.0)
         await client.execute("SELECT 1")  # learns whether the server wants 'close'
@@ -252,14 +258,7 @@ async def test_writes_waiting_when_the_client_closes_are_not_sent(
     direct = await remote(remote_server.url)
     await direct.execute(f"CREATE TABLE {table} (x INTEGER)")
     writes: list[bytes] = []
-
-    def delay_writes(body: bytes) -> str:
-        if is_write(body):
-            writes.append(body)
-            return "delay"
-        return "pass"
-
-    async with FaultProxy(remote_server.url, delay_writes) as proxy:
+    async with FaultProxy(remote_server.url, delaying(writes)) as proxy:
         proxy.delay = 0.5
         client = await remote(proxy.url)
         first = asyncio.ensure_future(client.execute(f"INSERT INTO {table} VALUES (0)"))
