@@ -272,3 +272,34 @@ async def test_writes_waiting_when_the_client_closes_are_not_sent(
         assert len(writes) == 1
     assert (await direct.execute(f"SELECT group_concat(x) FROM {table}")).scalar() == "0"
     await direct.close()
+
+
+async def test_reads_leave_a_kept_stream_for_the_write_pipeline(
+    sqld_server: ServerProcess, table: str
+) -> None:
+    """With 4 kept streams, reads hold at most 3: a write that comes while many reads are
+    under way still goes on a kept stream, never on one that closes after it (sqld
+    0.24.32 can wedge when a connection that queued for its write slot closes)."""
+    direct = await remote(sqld_server.url)
+    await direct.execute(f"CREATE TABLE {table} (x INTEGER)")
+    bodies: list[bytes] = []
+
+    def delay_reads(body: bytes) -> str:
+        bodies.append(body)
+        return "pass" if is_write(body) else "delay"
+
+    async with FaultProxy(sqld_server.url, delay_reads) as proxy:
+        proxy.delay = 0.3
+        client = await remote(proxy.url)
+        await client.execute(f"SELECT count(*) FROM {table}")  # learns that sqld keeps streams
+        bodies.clear()
+        reads = [client.execute("SELECT ?", (i,)) for i in range(6)]
+        pending = asyncio.gather(*reads)
+        await asyncio.sleep(0.1)  # the reads are under way, holding their streams
+        await client.execute(f"INSERT INTO {table} VALUES (1)")
+        assert [r.scalar() for r in await pending] == list(range(6))
+        closing = [json.loads(b) for b in bodies if b'"close"' in b]
+        assert closing and not any(is_write(json.dumps(b).encode()) for b in closing)
+        assert len(closing) == 3  # six reads: three on kept streams, three closed after
+        await client.close()
+    await direct.close()

@@ -42,7 +42,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import orjson
@@ -80,6 +80,8 @@ KEEP_STREAMS = 4
 after about 129 in all; 0 ends every pipeline with ``close``). Kept streams are also what
 keeps sqld 0.24.32 out of its write-queue wedge (README, Design, *Load*): far fewer server
 connections close, and a live connection takes back a write slot handed to it."""
+_Holder = Literal["read", "write"] | None
+"""Which kind of call holds a place among the kept streams (None: it holds none)."""
 _STREAM_IDLE = 5.0
 """Seconds an idle stream is reused for (sqld expires one after about 10 s)."""
 _BODY_SHOWN = 200
@@ -169,6 +171,7 @@ class RemoteClient:
         """Whether the server keeps streams (None until it has answered once)."""
         self._streams: list[_Stream] = []  # idle kept streams, the newest last
         self._held = 0  # kept streams that a call is using
+        self._held_reads = 0  # of which reads are using
         self._http: HttpPool | None = None
         self._closed = False
         self._pid = os.getpid()  # a forked child must not share this process's pool
@@ -286,16 +289,16 @@ class RemoteClient:
             calls = [call for call in calls if not call.future.done()]
             if not calls:
                 return
-            stream = self._take_stream()
+            stream = self._take_stream(read)
             head = [] if read or (stream is not None and stream.pragma) else [_PRAGMAS]
             # A new stream that may be kept takes its place among the kept ones now (so
             # that calls at once do not all open one); one beyond them ends with 'close'
             # (on a server known to keep streams; until one has answered, nothing is sent
             # that it may refuse).
-            opening = stream is None and self.keeps_streams is not False and self._room()
-            held = stream is not None or opening
+            opening = stream is None and self.keeps_streams is not False and self._room(read)
+            held: _Holder = None if stream is None and not opening else "read" if read else "write"
             if opening:
-                self._held += 1
+                self._hold(held)
             with_close = stream is None and self.keeps_streams is True and not opening
             baton = orjson.dumps(stream.baton if stream is not None else None)
             parts = [*head, *(call.request for call in calls), *([_CLOSE] if with_close else [])]
@@ -369,34 +372,48 @@ class RemoteClient:
             "it may or may not have been applied"
         )
 
-    def _take_stream(self) -> _Stream | None:
+    def _reads_full(self, read: bool) -> bool:
+        """Whether a read may not hold another kept stream: reads hold at most all but one,
+        so that the client's write pipeline (one at a time) always finds a kept stream and
+        never needs one that closes after it (sqld 0.24.32 can wedge when a connection that
+        queued for its write slot closes: README, Design, *Load*)."""
+        return read and self.keep_streams > 1 and self._held_reads >= self.keep_streams - 1
+
+    def _take_stream(self, read: bool) -> _Stream | None:
         """An idle kept stream that has not been idle too long (the newest), or None."""
+        if self._reads_full(read):
+            return None
         now = time.monotonic()
         while self._streams:
             stream = self._streams.pop()
             if now - stream.used < _STREAM_IDLE:
-                self._held += 1
+                self._hold("read" if read else "write")
                 return stream
         return None
 
-    def _room(self) -> bool:
-        """Whether one more stream may be kept."""
-        return self._held + len(self._streams) < self.keep_streams
+    def _room(self, read: bool = False) -> bool:
+        """Whether one more stream may be kept (for a read, see ``_reads_full``)."""
+        return self._held + len(self._streams) < self.keep_streams and not self._reads_full(read)
 
-    def _drop_stream(self, held: bool) -> None:
-        """Forget the stream of a call whose request did not get an HTTP 200 (``held``:
-        the call had a place among the kept streams, for a kept or a new stream)."""
-        if held:
+    def _hold(self, holder: _Holder) -> None:
+        """A call takes a place among the kept streams (for a kept or a new stream)."""
+        self._held += 1
+        self._held_reads += holder == "read"
+
+    def _drop_stream(self, holder: _Holder) -> None:
+        """Forget the stream of a call whose request did not get an HTTP 200 (``holder``:
+        whose place among the kept streams the call had, or None)."""
+        if holder is not None:
             self._held -= 1
+            self._held_reads -= holder == "read"
 
     async def _keep_stream(
-        self, held: bool, answer: hrana.JsonObj, pragma: bool, deadline: float
+        self, holder: _Holder, answer: hrana.JsonObj, pragma: bool, deadline: float
     ) -> None:
         """After an HTTP 200: keep the answer's stream for the next call, or close it
-        when no more may be kept (or it is to be continued at another URL). ``held``: as
-        in ``_drop_stream``."""
-        if held:
-            self._held -= 1
+        when no more may be kept (or it is to be continued at another URL). ``holder``:
+        as in ``_drop_stream``."""
+        self._drop_stream(holder)
         baton = answer.get("baton")
         if self.keeps_streams is None:
             self.keeps_streams = baton is not None
