@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from .clock import now_ms
 from .domains.approvals import ApprovalStore
@@ -52,21 +52,25 @@ class Resending:
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
         """Run one statement; a lost answer re-sends it (see the class)."""
-        for _ in range(RESENDS):
-            try:
-                return await self.client.execute(sql, args)
-            except OutcomeUnknownError:
-                pass
-        return await self.client.execute(sql, args)
+        return await _resent(lambda: self.client.execute(sql, args))
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """Run statements atomically; a lost answer re-sends them (see the class)."""
-        for _ in range(RESENDS):
-            try:
-                return await self.client.batch(statements)
-            except OutcomeUnknownError:
-                pass
-        return await self.client.batch(statements)
+        return await _resent(lambda: self.client.batch(statements))
+
+
+_T = TypeVar("_T")
+
+
+async def _resent(send: Callable[[], Awaitable[_T]]) -> _T:
+    """``send()``, sent again while its answer is lost (OutcomeUnknownError), at most
+    RESENDS more times."""
+    for _ in range(RESENDS):
+        try:
+            return await send()
+        except OutcomeUnknownError:
+            pass
+    return await send()
 
 
 class Store:
