@@ -396,6 +396,8 @@ def settle_stored(
     stored when its id holds the identical message (same thread, role, content, metadata
     and run; the stored time is kept): an earlier send of this very write whose answer
     was lost, or a retry of the call. The one rule for given ids and for ids made here."""
+    if not found:  # the common case: every message was inserted, nothing read
+        return inserted, 0
     waiting = {row[0]: row for row in not_inserted(inserted, rows)}
     retried: list[Message] = []
     for r in found:
