@@ -55,7 +55,7 @@ from .messages import (
     stored_messages,
     values_table,
 )
-from .tombstones import conversation_tombstones
+from .tombstones import CONVERSATION, conversation_tombstones
 
 if TYPE_CHECKING:
     from ..drivers import Executor
@@ -740,10 +740,10 @@ class ConversationStore:
         limit = require_limit(limit)
         at, after_session = _before(before)
         result = await self._store.execute(
-            """SELECT session_id, count(*), SUM(message_count), MIN(created_at),
+            f"""SELECT session_id, count(*), SUM(message_count), MIN(created_at),
                       MAX(updated_at) AS last_update
             FROM threads
-            WHERE user_id = ?1 AND session_id IS NOT NULL AND agent_id IS NOT NULL
+            WHERE user_id = ?1 AND {CONVERSATION}
             GROUP BY session_id
             HAVING MAX(updated_at) < ?2 OR (MAX(updated_at) = ?2 AND session_id < ?3)
             ORDER BY last_update DESC, session_id DESC LIMIT ?4""",
@@ -787,9 +787,7 @@ class ConversationStore:
         domains' threads) are left alone.
         """
         args = (require_id("user_id", user_id),)
-        return await self._delete(
-            "user_id = ?1 AND session_id IS NOT NULL AND agent_id IS NOT NULL", args
-        )
+        return await self._delete(f"user_id = ?1 AND {CONVERSATION}", args)
 
     async def _delete(self, where: str, args: tuple[str, ...]) -> Deleted:
         now = f"?{len(args) + 1}"
