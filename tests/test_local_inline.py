@@ -66,17 +66,81 @@ class Ticker:
         await self._task
 
 
-async def test_reads_run_on_the_event_loop_and_writes_on_the_worker(
-    client: LocalClient,
-) -> None:
+async def test_reads_and_writes_run_on_the_event_loop(client: LocalClient) -> None:
     inline, worker = client.inline_calls, client.worker_calls
     await client.execute("INSERT INTO t (v) VALUES (?)", ("a",))
     await client.batch([("INSERT INTO t (v) VALUES (?)", ("b",)), ("SELECT 1", ())])
-    assert client.worker_calls == worker + 2 and client.inline_calls == inline
+    assert client.inline_calls == inline + 2 and client.inline_writes == 2
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 2  # sees the writes
     results = await client.batch([("SELECT min(v) FROM t", ()), ("VALUES (1)", ())])
     assert results[0].scalar() == "a"
-    assert client.inline_calls == inline + 2 and client.worker_calls == worker + 2
+    assert client.inline_calls == inline + 4 and client.worker_calls == worker
+
+
+async def test_writes_that_would_sync_run_on_the_worker(
+    client: LocalClient, tmp_path: Path
+) -> None:
+    """The first write to an empty WAL (the fixture's CREATE), and the first after another
+    connection checkpointed every frame (the write starts the WAL over), sync the WAL's
+    header: the worker runs them. Writes while the worker has jobs queue behind them."""
+    assert (client.inline_writes, client.worker_calls) == (0, 1)  # the CREATE
+    other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+    for mode in ("PASSIVE", "TRUNCATE"):
+        assert other.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0] == 0  # done
+        await client.execute("INSERT INTO t (v) VALUES ('restart')")  # on the worker
+        await client.execute("INSERT INTO t (v) VALUES ('append')")  # inline
+    other.close()
+    assert (client.inline_writes, client.worker_calls) == (2, 3)
+    release = threading.Event()
+    blocked = asyncio.create_task(client.run_in_worker(lambda conn: release.wait(5)))
+    write = asyncio.create_task(client.execute("INSERT INTO t (v) VALUES ('queued')"))
+    await asyncio.sleep(0.05)
+    assert not write.done() and client.inline_writes == 2  # behind the worker's job
+    release.set()
+    await blocked
+    await write
+    await client.execute("INSERT INTO t (v) VALUES ('inline again')")
+    assert (client.inline_writes, client.worker_calls) == (3, 4)
+    rows = await client.execute("SELECT v FROM t ORDER BY id")
+    assert [r[0] for r in rows.rows] == [
+        *("restart", "append") * 2,
+        "queued",
+        "inline again",
+    ]
+
+
+async def test_a_long_write_on_the_loop_is_redone_once_on_the_worker(
+    client: LocalClient,
+) -> None:
+    await client.execute("INSERT INTO t (v) VALUES ('first')")
+    slow = "INSERT INTO t (v) SELECT * FROM (" + SLOW + ")"
+    async with Ticker() as ticker:
+        await client.execute(slow, (3_000_000,))  # stopped after inline_budget, rolled back
+        during = ticker.ticks
+    assert during > 100  # it ran on the worker after at most inline_budget on the loop
+    rows = await client.execute("SELECT v FROM t ORDER BY id")
+    assert [r[0] for r in rows.rows] == ["first", "3000000"]  # done once
+    assert (client.inline_writes, client.worker_calls) == (1, 2)  # the CREATE, the redo
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "PRAGMA foreign_keys = OFF",
+        "pragma main.synchronous(FULL)",
+        "ATTACH ':memory:' AS other",
+        "/* temp */ CREATE TEMP TABLE scratch (x)",
+    ],
+)
+async def test_sql_that_changes_its_connection_stops_inline_calls(
+    client: LocalClient, sql: str
+) -> None:
+    await client.execute("INSERT INTO t (v) VALUES ('inline')")
+    assert client.inline_writes == 1
+    await client.execute(sql)
+    await client.execute("INSERT INTO t (v) VALUES ('worker')")
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 2
+    assert (client.inline_calls, client.inline_writes) == (1, 1)  # nothing more inline
 
 
 async def test_a_long_read_moves_to_the_worker_for_good(client: LocalClient) -> None:
@@ -229,7 +293,7 @@ def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is needed (tests/setup.sh installs it)"
     trace = tmp_path / "trace.txt"
-    command = [strace, "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace)]
+    command = [strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", str(trace)]
     done = subprocess.run(
         [*command, sys.executable, "-m", "tests.loop_syscalls", str(tmp_path)],
         cwd=ROOT,
@@ -238,12 +302,13 @@ def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
         timeout=240,
         check=True,
     )
-    loop_thread = int(done.stdout.split()[0])
+    loop_thread, inline_writes = (int(word) for word in done.stdout.split()[:2])
+    assert inline_writes > 1000  # most WAL-mode writes ran on the loop thread...
     syncs = [
         int(m.group(1))
         for m in re.finditer(r"^(\d+) +f(?:data)?sync\(", trace.read_text(), re.MULTILINE)
     ]
-    assert len(syncs) > 50  # the workload did sync, on the worker...
+    assert len(syncs) > 50  # ...the workload did sync, on other threads...
     assert loop_thread not in syncs  # ...and never on the loop thread
 
 
@@ -254,7 +319,7 @@ import sqlstore
 async def main(url, budget, counts):
     client = await sqlstore.connect(url, inline_budget=budget)
     await client.execute("CREATE TABLE IF NOT EXISTS t (v)")
-    counts.append(client)
+    counts.append((client, client.inline_calls, client.worker_calls))
     main = threading.get_ident()
     threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
     await client.execute(sys.argv[2], (200_000_000,))
@@ -266,8 +331,9 @@ for budget, run in ((1.0, lambda m: asyncio.new_event_loop().run_until_complete(
     try:
         run(main(url, budget, counts))
     except KeyboardInterrupt:
-        c = counts[-1]
-        print("interrupted", c.inline_calls, c.worker_calls, round(time.perf_counter() - start))
+        c, inline, worker = counts[-1]
+        print("interrupted", c.inline_calls - inline, c.worker_calls - worker,
+              round(time.perf_counter() - start))
 """
 
 
@@ -284,10 +350,10 @@ def test_ctrl_c_raises_in_the_caller_and_nothing_is_redone(tmp_path: Path) -> No
         timeout=120,
     )
     lines = done.stdout.splitlines()
-    # (inline, worker) calls after the interrupt: the read was not redone on the worker.
+    # (inline, worker) calls done by the read: it was not redone on the worker.
     assert [line.split()[:3] for line in lines] == [
-        ["interrupted", "0", "1"],  # the CREATE went to the worker, the read stayed inline
-        ["interrupted", "0", "2"],  # moved to the worker after 2 ms, then cancelled there
+        ["interrupted", "0", "0"],  # stopped inline, not finished there nor on the worker
+        ["interrupted", "0", "1"],  # moved to the worker after 2 ms, then cancelled there
     ], done.stderr
     assert int(lines[-1].split()[3]) < 10  # never ran its whole (a minute or more)
 

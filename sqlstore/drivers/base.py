@@ -181,11 +181,15 @@ _TRANSACTION_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEAS
 _COMMENT = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
+def without_leading_comments(sql: str) -> str:
+    """The statement from its first keyword on (white space and comments before it cut)."""
+    start = _COMMENT.match(sql)
+    return sql[start.end() if start else 0 :]
+
+
 def leading_keyword(sql: str) -> str:
     """The statement's first keyword in upper case, skipping white space and comments."""
-    start = _COMMENT.match(sql)
-    rest = sql[start.end() if start else 0 :]
-    word = re.match(r"[A-Za-z]+", rest)
+    word = re.match(r"[A-Za-z]+", without_leading_comments(sql))
     return word.group(0).upper() if word else ""
 
 
@@ -198,6 +202,30 @@ def reads_only(sql: str) -> bool:
     """Whether a statement only reads (by its first keyword; see READ_WORDS); cached,
     since domains reuse a few fixed texts."""
     return leading_keyword(sql) in READ_WORDS
+
+
+_KEPT_BY_PRAGMAS = frozenset(
+    {"wal_checkpoint", "incremental_vacuum", "optimize", "shrink_memory", "cache_size"}
+    | {"user_version", "application_id", "auto_vacuum", "journal_size_limit"}
+    | {"busy_timeout", "wal_autocheckpoint"}
+)
+"""PRAGMAs with a value that do not change what a statement means on another connection:
+operations, settings kept in the file, and settings about waiting and checkpoints."""
+
+
+@functools.lru_cache(maxsize=1024)
+def changes_connection(sql: str) -> bool:
+    """Whether a statement changes its connection in a way that another connection to the
+    same file would not share: ATTACH, DETACH, a temporary table, view, index or trigger,
+    or a PRAGMA that sets a connection setting (``foreign_keys``, ``synchronous``...)."""
+    body = without_leading_comments(sql)
+    word = leading_keyword(body)
+    if word in ("ATTACH", "DETACH"):
+        return True
+    if word == "CREATE":
+        return re.match(r"CREATE\s+TEMP(?:ORARY)?\b", body, re.IGNORECASE) is not None
+    pragma = re.match(r"PRAGMA\s+(?:\w+\s*\.\s*)?(\w+)\s*[=(]", body, re.IGNORECASE)
+    return pragma is not None and pragma[1].lower() not in _KEPT_BY_PRAGMAS
 
 
 _CHECKED_SQL: dict[str, Params] = {}

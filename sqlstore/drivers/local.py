@@ -1,28 +1,29 @@
-"""Local driver: a sqlite3 connection on a worker thread for everything that may write,
-and a second, read-only connection that serves short reads on the event loop.
+"""Local driver: a sqlite3 connection on a worker thread for everything that may sync a
+file or wait, and two more that serve short reads and writes on the event loop.
 
-Worker. Every write, every batch that writes, every PRAGMA and every read that is not
-served inline runs on the worker thread, on the writing connection (full ``busy_timeout``,
-no progress handler). A batch is one transaction (``BEGIN IMMEDIATE``, or a deferred
-``BEGIN`` when every statement only reads); single writes that arrive while the worker is
-busy are committed together (group commit), each in its own savepoint. SQLite's own
-autocheckpoint runs after the commits that need it, and ``journal_size_limit`` cuts a WAL
-that grew past 16 MiB back when it starts over: every fsync SQLite makes is made there.
+Worker. Every PRAGMA, and every call not served inline, runs on the worker thread, on its
+own connection (full ``busy_timeout``, no progress handler). A batch is one transaction
+(``BEGIN IMMEDIATE``, or a deferred ``BEGIN`` when every statement only reads); single
+writes that arrive while the worker is busy are committed together (group commit), each
+in its own savepoint. SQLite's autocheckpoint runs after its commits, and
+``journal_size_limit`` cuts a WAL grown past 16 MiB back when it starts over.
 
-Inline reads. When the database is in WAL mode, a read (a ``SELECT``, ``VALUES`` or
-``EXPLAIN`` execute, or a batch of them) runs on the calling thread, on a connection
-opened ``mode=ro``: it cannot write, so it cannot fsync, and WAL readers never wait for
-or block writers. It never waits there either: its busy timeout is 0, a progress handler
-stops it after ``inline_budget`` seconds, and a value longer than ``_INLINE_MAX_VALUE``
-stops it at once; then the read is redone on the worker, and SQL stopped by the budget
-twice in a row goes to the worker for good. After ``inline_budget`` of inline work a call
-yields to the loop once.
+Inline calls, in WAL mode only. They never wait (busy timeout 0); a progress handler stops
+one after ``inline_budget`` seconds, and a value longer than ``_INLINE_MAX_VALUE`` stops it
+at once; then the worker runs it (SQL stopped twice in a row goes to the worker for good),
+and after ``inline_budget`` of inline work a call yields to the loop once. Reads (``SELECT``,
+``VALUES``, ``EXPLAIN``) run on a connection opened ``mode=ro``, which cannot write. With
+``durability="normal"``, writes run on a third connection (no autocheckpoint) while the
+worker has no jobs, when the write appends to the WAL: then its commit syncs nothing
+(see wal_index). Otherwise it rolls back and the worker runs it, so every fsync SQLite
+makes is made on the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import queue
@@ -32,24 +33,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from ..errors import (
-    ConfigurationError,
-    QueryError,
-    SqlStoreError,
-    UnavailableError,
-    ValidationError,
-)
+from ..errors import ConfigurationError, QueryError, UnavailableError
 from .base import (
-    EMPTY_RESULT,
     Args,
     PlainArgs,
     Result,
     Statement,
+    changes_connection,
     leading_keyword,
     normalize_batch,
     normalize_execute,
     reads_only,
 )
+from .sqlite_calls import result_of, run_batch, run_statement, translate_error
+from .wal_index import WalIndex
 
 Durability = Literal["normal", "full"]
 
@@ -83,40 +80,40 @@ _SLOW_STOPS = 2
 """Stops in a row after which a statement list always runs on the worker (one stop alone
 may be the machine's doing: a thread preempted in the middle of a quick read)."""
 
+_ON_WORKER = "SQLSTORE_ON_WORKER"
+"""The code of an inline write that would make SQLite sync (see LocalClient._appends)."""
+
 _HAND_OVER = (
     "SQLITE_BUSY",
     "SQLITE_LOCKED",
     "SQLITE_INTERRUPT",
     "SQLITE_TOOBIG",
     "SQLITE_READONLY",
+    _ON_WORKER,
 )
-"""Inline failures (error-name prefixes) that mean "let the worker do it": a lock, a read
-past the budget or the value limit, or recovery that the read-only connection may not do."""
+"""Inline failures (error-name prefixes) that mean "let the worker do it": a lock, a call
+past the budget or the value limit, recovery that the read-only connection may not do, or
+a write that would sync."""
 
 
+@dataclasses.dataclass(slots=True)
 class _Job:
-    __slots__ = ("args", "future", "kind", "loop", "sql")
-
-    def __init__(
-        self,
-        kind: str,
-        loop: asyncio.AbstractEventLoop | None,
-        future: asyncio.Future[Any] | None,
-        sql: Any = None,
-        args: Any = None,
-    ) -> None:
-        self.kind = kind
-        self.loop = loop
-        self.future = future
-        self.sql = sql
-        self.args = args
+    kind: str
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | None
+    sql: Any = None
+    args: Any = None
+    done: Callable[[], None] | None = None  # called on the loop once the worker is done
 
 
 Outcome = tuple[Any, BaseException | None]
 
 
-def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():
+def _resolve(job: _Job, value: Any, error: BaseException | None) -> None:
+    if job.done is not None:
+        job.done()
+    future = job.future
+    if future is None or future.done():
         return
     if error is not None:
         future.set_exception(error)
@@ -125,22 +122,10 @@ def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | Non
 
 
 def _answer(job: _Job, value: Any = None, error: BaseException | None = None) -> None:
-    if job.loop is None or job.future is None:
+    if job.loop is None:
         return
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-        job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
-
-
-def _translate(exc: BaseException, sql: str | None = None) -> SqlStoreError:
-    """Map a sqlite3 exception onto sqlstore's hierarchy."""
-    if isinstance(exc, SqlStoreError):
-        return exc
-    if isinstance(exc, OverflowError):
-        return ValidationError(f"integer outside SQLite's signed 64-bit range: {exc}")
-    if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
-        return ValidationError(f"bad statement or arguments: {exc}")
-    code = getattr(exc, "sqlite_errorname", None)
-    return QueryError(str(exc), code=code, sql=sql)
+        job.loop.call_soon_threadsafe(_resolve, job, value, error)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -152,55 +137,6 @@ def _solo(sql: str) -> bool:
 
 def _groupable(job: _Job) -> bool:
     return job.kind == "execute" and not _solo(job.sql) and not reads_only(job.sql)
-
-
-def _rows(cursor: sqlite3.Cursor) -> Result:
-    description = cursor.description
-    if description is None:
-        return EMPTY_RESULT
-    return Result([d[0] for d in description], cursor.fetchall())
-
-
-def _execute(conn: sqlite3.Connection, sql: str, args: PlainArgs) -> Result:
-    try:
-        return _rows(conn.execute(sql, args))
-    except (sqlite3.Error, OverflowError) as exc:
-        raise _translate(exc, sql) from None
-
-
-def _batch(conn: sqlite3.Connection, statements: list[tuple[str, PlainArgs]]) -> list[Result]:
-    """Run statements in one transaction: deferred when all only read, else immediate."""
-    results: list[Result] = []
-    reads = all(reads_only(s) for s, _ in statements)
-    sql = "BEGIN" if reads else "BEGIN IMMEDIATE"
-    try:
-        cursor = conn.cursor()  # one for the whole batch, not one per statement
-        cursor.execute(sql)
-        i, n = 0, len(statements)
-        while i < n:
-            sql, args = statements[i]
-            cursor.execute(sql, args)
-            if cursor.description is None:
-                # A run of the same row-less statement goes through executemany.
-                j = i + 1
-                while j < n and statements[j][0] == sql:
-                    j += 1
-                if j > i + 1:
-                    cursor.executemany(sql, [a for _, a in statements[i + 1 : j]])
-                results.extend([EMPTY_RESULT] * (j - i))
-                i = j
-            else:
-                results.append(_rows(cursor))
-                i += 1
-        sql = "COMMIT"
-        cursor.execute(sql)
-    except BaseException as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if not isinstance(exc, Exception):
-            raise  # KeyboardInterrupt and the like stay what they are
-        raise _translate(exc, sql) from None
-    return results
 
 
 def _read_only_url(database: str) -> str:
@@ -240,12 +176,17 @@ class LocalClient:
         self._gone = False  # the worker thread has ended (closed, or died)
         self._conn: sqlite3.Connection | None = None  # the worker's
         self._reader: sqlite3.Connection | None = None  # read-only, for inline reads
+        self._writer: sqlite3.Connection | None = None  # for inline writes (WAL, normal)
+        self._wal_index: WalIndex | None = None  # SQLite's mapping, while the writer is open
+        self._pending = 0  # jobs sent to the worker and not finished yet
         self._slow: dict[tuple[str, ...], int] = {}  # SQL stopped by the budget: stops in a row
         self._deadline = 0.0  # when the inline read under way must stop
         self._stopped = False  # whether the progress handler stopped it
         self._held = 0.0  # seconds of inline work since the last yield to the loop
         self.inline_calls = 0
         """How many calls ran on the event loop (the rest went to the worker)."""
+        self.inline_writes = 0
+        """How many of those wrote."""
         self.worker_calls = 0
         """How many calls went to the worker thread."""
 
@@ -277,9 +218,7 @@ class LocalClient:
             self._closed = True
             return
         self._closed = True
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()  # read-only: no checkpoint, no sync
+        self._stop_inline()  # the writer is closed on the worker, before its connection
         with contextlib.suppress(UnavailableError):
             await self._submit("close")
 
@@ -295,12 +234,11 @@ class LocalClient:
         """Run one statement in its own transaction (inline, or on the worker)."""
         self._forked(check=True)
         plain = normalize_execute(sql, args)
-        if self._reader is not None and reads_only(sql):
-            results = self._read_inline((sql,), [(sql, plain)])
-            if results is not None:
-                if self._held >= self.inline_budget:
-                    await self._share_loop()
-                return results[0]
+        results = self._inline((sql,), [(sql, plain)])
+        if results is not None:
+            if self._held >= self.inline_budget:
+                await self._share_loop()
+            return results[0]
         answer: Result = await self._submit("execute", sql, plain)
         return answer
 
@@ -315,12 +253,11 @@ class LocalClient:
         checked = normalize_batch(statements)
         if not checked:
             return []
-        if self._reader is not None and all(reads_only(s) for s, _ in checked):
-            results = self._read_inline(tuple([s for s, _ in checked]), checked)
-            if results is not None:
-                if self._held >= self.inline_budget:
-                    await self._share_loop()
-                return results
+        results = self._inline(tuple([s for s, _ in checked]), checked)
+        if results is not None:
+            if self._held >= self.inline_budget:
+                await self._share_loop()
+            return results
         answer: list[Result] = await self._submit("batch", checked)
         return answer
 
@@ -350,29 +287,39 @@ class LocalClient:
         future: asyncio.Future[Any] = loop.create_future()
         if kind in ("execute", "batch", "unchecked batch"):
             self.worker_calls += 1
-        self._queue.put(_Job(kind, loop, future, sql, args))
+        self._pending += 1
+        self._queue.put(_Job(kind, loop, future, sql, args, self._job_done))
         if self._gone:  # the worker ended meanwhile: nobody would answer
             self._fail_pending()
         return future
 
-    # -- inline reads (event loop thread) ----------------------------------------------
+    # -- inline calls (event loop thread) ----------------------------------------------
 
-    def _read_inline(
+    def _inline(
         self, key: tuple[str, ...], statements: list[tuple[str, PlainArgs]]
     ) -> list[Result] | None:
-        """The statements' results from the read-only connection, or None when the worker
-        must run them (see _HAND_OVER). Other errors are the caller's."""
-        reader = self._reader
-        if reader is None or self._slow.get(key, 0) >= _SLOW_STOPS:
+        """The statements' results from an inline connection (reads from the reader, writes
+        from the writer in one transaction), or None when the worker must run them (see
+        _HAND_OVER). Other errors are the caller's."""
+        write = not all(reads_only(s) for s in key)
+        if write and any(changes_connection(s) for s in key):
+            self._stop_inline()  # for good: the inline connections would not share it
+            return None
+        # Writes never overtake the worker's jobs; PRAGMAs and the like are the worker's.
+        writes = not self._pending and not any(map(_solo, key))
+        conn = (self._writer if writes else None) if write else self._reader
+        if conn is None or self._slow.get(key, 0) >= _SLOW_STOPS:
             return None
         start = time.perf_counter()
         self._deadline = start + self.inline_budget
         self._stopped = False
         try:
-            if len(statements) == 1:
-                results = [_execute(reader, *statements[0])]
+            if write:
+                results = run_batch(conn, statements, appends=self._appends)
+            elif len(statements) == 1:
+                results = [run_statement(conn, *statements[0])]
             else:
-                results = _batch(reader, statements)
+                results = run_batch(conn, statements)
         except QueryError as exc:
             code = exc.code or ""
             if code == "SQLITE_INTERRUPT" and not self._stopped:
@@ -390,7 +337,30 @@ class LocalClient:
         if self._slow:
             self._slow.pop(key, None)  # quick this time: its stops are no longer in a row
         self.inline_calls += 1
+        self.inline_writes += write
         return results
+
+    def _appends(self) -> None:
+        """Raise (and so roll back, and hand over to the worker) unless the inline write
+        under way appends to the WAL, where its commit syncs nothing (see wal_index)."""
+        assert self._wal_index is not None
+        if not self._wal_index.appends():
+            raise QueryError("the write would sync: the worker runs it", code=_ON_WORKER)
+
+    def _job_done(self) -> None:
+        """The worker finished a job (called on the loop)."""
+        self._pending -= 1
+
+    def _stop_inline(self) -> None:
+        """Run every later call on the worker: close the reader, and have the worker close
+        the writer (closing may checkpoint, which syncs)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()  # read-only: no checkpoint, no sync
+        writer, self._writer = self._writer, None
+        self._wal_index = None  # SQLite unmaps it when the last connection closes
+        if writer is not None and not self._gone:
+            self._queue.put(_Job("call", None, None, lambda _: writer.close()))
 
     def _past_deadline(self) -> bool:
         """The read-only connection's progress handler: stop an inline read past its
@@ -411,7 +381,7 @@ class LocalClient:
             self._serve()
         finally:
             self._gone = True
-            self._reader = None
+            self._reader = self._writer = None
             self._fail_pending()
 
     def _fail_pending(self) -> None:
@@ -454,11 +424,11 @@ class LocalClient:
     def _do(self, job: _Job) -> Outcome:
         try:
             if job.kind == "execute":
-                value: Any = _execute(self._connection(), job.sql, job.args)
+                value: Any = run_statement(self._connection(), job.sql, job.args)
             elif job.kind == "batch":
-                value = _batch(self._connection(), job.sql)
+                value = run_batch(self._connection(), job.sql)
             elif job.kind == "unchecked batch":
-                value = _batch(self._connection(), normalize_batch(job.sql))
+                value = run_batch(self._connection(), normalize_batch(job.sql))
             elif job.kind == "call":
                 value = job.sql(self._connection())
             elif job.kind == "open":
@@ -472,7 +442,7 @@ class LocalClient:
             else:  # pragma: no cover - internal misuse
                 raise RuntimeError(f"unknown job {job.kind}")
         except BaseException as exc:  # every failure goes back to the caller
-            return None, _translate(exc, job.sql if isinstance(job.sql, str) else None)
+            return None, translate_error(exc, job.sql if isinstance(job.sql, str) else None)
         return value, None
 
     def _connection(self) -> sqlite3.Connection:
@@ -508,20 +478,48 @@ class LocalClient:
                 raise UnavailableError(f"cannot set up {self.database!r}: {exc}") from None
         self._conn = conn
         if wal and uri and self.inline_budget > 0:
-            try:
-                reader = sqlite3.connect(
-                    _read_only_url(self.database),
-                    uri=True,
-                    timeout=0,  # never waits for a lock: the worker does
-                    isolation_level=None,
-                    check_same_thread=False,  # opened here, used on the event loop thread
-                    cached_statements=512,
-                )
-            except sqlite3.Error:
-                return  # then every call goes to the worker
-            reader.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _INLINE_MAX_VALUE)
-            reader.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
-            self._reader = reader
+            self._reader = self._inline_connection(_read_only_url(self.database))
+            if self._reader is not None and self.durability == "normal":
+                self._open_writer()
+
+    def _inline_connection(self, url: str) -> sqlite3.Connection | None:
+        """A connection for calls on the event loop: it never waits for a lock (the worker
+        does), and stops at the inline budget or a value over _INLINE_MAX_VALUE."""
+        try:
+            conn = sqlite3.connect(  # opened here, used on the event loop thread
+                url,
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=512,
+            )
+        except sqlite3.Error:
+            return None  # then those calls go to the worker
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _INLINE_MAX_VALUE)
+        conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+        return conn
+
+    def _open_writer(self) -> None:
+        """Open the inline writer and find the WAL index. The writer holds the WAL open from
+        its first read on, so no one can take the database out of WAL mode, and SQLite
+        keeps the WAL index mapped, until it closes."""
+        writer = self._inline_connection(self.database)
+        if writer is None:
+            return
+        try:
+            for pragma in ("foreign_keys = ON", "synchronous = NORMAL", "wal_autocheckpoint = 0"):
+                writer.execute(f"PRAGMA {pragma}")  # checkpoints are the worker's
+            path = writer.execute("PRAGMA database_list").fetchone()[2]
+            writer.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()  # a read
+            if writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal" and path:
+                self._wal_index = WalIndex.find(f"{path}-shm")
+        except (sqlite3.Error, OSError):
+            pass
+        if self._wal_index is None:
+            writer.close()
+        else:
+            self._writer = writer
 
     def _set_up(self, conn: sqlite3.Connection) -> bool:
         """The connection's settings (each idempotent, so a retry is safe); whether the
@@ -556,7 +554,7 @@ class LocalClient:
             for job in group:
                 try:
                     conn.execute("SAVEPOINT sqlstore_group")
-                    result = _rows(conn.execute(job.sql, job.args))
+                    result = result_of(conn.execute(job.sql, job.args))
                     conn.execute("RELEASE sqlstore_group")
                     outcomes.append((result, None))
                 except BaseException as exc:
@@ -565,13 +563,13 @@ class LocalClient:
                         return [self._do(member) for member in group]
                     conn.execute("ROLLBACK TO sqlstore_group")
                     conn.execute("RELEASE sqlstore_group")
-                    outcomes.append((None, _translate(exc, job.sql)))
+                    outcomes.append((None, translate_error(exc, job.sql)))
             conn.execute("COMMIT")
         except BaseException as exc:
             with contextlib.suppress(BaseException):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            error = _translate(exc)
+            error = translate_error(exc)
             return [(None, error) for _ in group]
         return outcomes
 
