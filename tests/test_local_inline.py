@@ -313,36 +313,40 @@ def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
 
 
 INTERRUPTED = """
-import asyncio, signal, sys, threading, time
+import asyncio, signal, sqlite3, sys, threading, time
 import sqlstore
 
-async def main(url, budget, counts):
+async def main(url, budget, sql, counts):
     client = await sqlstore.connect(url, inline_budget=budget)
     await client.execute("CREATE TABLE IF NOT EXISTS t (v)")
     counts.append((client, client.inline_calls, client.worker_calls))
     main = threading.get_ident()
     threading.Timer(0.2, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
-    await client.execute(sys.argv[2], (200_000_000,))
+    await client.execute(sql, (200_000_000,))
     print("finished")
 
 url, counts, start = sys.argv[1], [], time.perf_counter()
-for budget, run in ((1.0, lambda m: asyncio.new_event_loop().run_until_complete(m)),
-                    (0.002, asyncio.run)):
+new_loop = lambda m: asyncio.new_event_loop().run_until_complete(m)
+for budget, run, sql in ((1.0, new_loop, sys.argv[2]), (0.002, asyncio.run, sys.argv[2]),
+                         (1.0, new_loop, sys.argv[3])):
     try:
-        run(main(url, budget, counts))
+        run(main(url, budget, sql, counts))
     except KeyboardInterrupt:
         c, inline, worker = counts[-1]
         print("interrupted", c.inline_calls - inline, c.worker_calls - worker,
               round(time.perf_counter() - start))
+print("rows", sqlite3.connect(url[5:]).execute("SELECT count(*) FROM t").fetchone()[0])
 """
 
 
 def test_ctrl_c_raises_in_the_caller_and_nothing_is_redone(tmp_path: Path) -> None:
     """Ctrl-C during a read on the loop (default SIGINT handler: it raises inside SQLite's
-    progress handler, where sqlite3 swallows it) and during a read on the worker (under
-    asyncio.run, which cancels the main task): KeyboardInterrupt either way, at once."""
+    progress handler, where sqlite3 swallows it), during a read on the worker (under
+    asyncio.run, which cancels the main task) and during a write on the loop:
+    KeyboardInterrupt each time, at once, and the write rolled back."""
+    write = "INSERT INTO t (v) SELECT * FROM (" + SLOW + ")"
     done = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED, f"file:{tmp_path / 'c.db'}", SLOW_READ],
+        [sys.executable, "-c", INTERRUPTED, f"file:{tmp_path / 'c.db'}", SLOW_READ, write],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -354,8 +358,10 @@ def test_ctrl_c_raises_in_the_caller_and_nothing_is_redone(tmp_path: Path) -> No
     assert [line.split()[:3] for line in lines] == [
         ["interrupted", "0", "0"],  # stopped inline, not finished there nor on the worker
         ["interrupted", "0", "1"],  # moved to the worker after 2 ms, then cancelled there
+        ["interrupted", "0", "0"],  # the write: stopped inline, rolled back, not redone
+        ["rows", "0"],
     ], done.stderr
-    assert int(lines[-1].split()[3]) < 10  # never ran its whole (a minute or more)
+    assert int(lines[-2].split()[3]) < 10  # never ran its whole (a minute or more)
 
 
 async def test_a_cancelled_write_is_done_once(client: LocalClient) -> None:
