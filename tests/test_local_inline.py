@@ -109,6 +109,19 @@ async def test_writes_that_would_sync_run_on_the_worker(
     ]
 
 
+async def test_every_client_of_a_file_writes_inline(client: LocalClient, tmp_path: Path) -> None:
+    # A schema of some size: a new connection's first read loads it (many VM steps).
+    await client.batch(
+        [(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, v TEXT)", ()) for i in range(50)]
+    )
+    other = await sqlstore.connect(f"file:{tmp_path / 'inline.db'}")
+    assert isinstance(other, LocalClient)
+    await other.execute("INSERT INTO t (v) VALUES ('other')")
+    await client.execute("INSERT INTO t (v) VALUES ('first')")
+    assert (other.inline_writes, client.inline_writes) == (1, 2)
+    await other.close()
+
+
 async def test_a_long_write_on_the_loop_is_redone_once_on_the_worker(
     client: LocalClient,
 ) -> None:
@@ -293,7 +306,16 @@ def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is needed (tests/setup.sh installs it)"
     trace = tmp_path / "trace.txt"
-    command = [strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", str(trace)]
+    command = [
+        strace,
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-e",
+        "trace=fsync,fdatasync",
+        "-o",
+        str(trace),
+    ]
     done = subprocess.run(
         [*command, sys.executable, "-m", "tests.loop_syscalls", str(tmp_path)],
         cwd=ROOT,

@@ -234,7 +234,7 @@ class LocalClient:
         """Run one statement in its own transaction (inline, or on the worker)."""
         self._forked(check=True)
         plain = normalize_execute(sql, args)
-        results = self._inline((sql,), [(sql, plain)])
+        results = self._inline((sql,), [(sql, plain)], not reads_only(sql))
         if results is not None:
             if self._held >= self.inline_budget:
                 await self._share_loop()
@@ -253,7 +253,8 @@ class LocalClient:
         checked = normalize_batch(statements)
         if not checked:
             return []
-        results = self._inline(tuple([s for s, _ in checked]), checked)
+        key = tuple([s for s, _ in checked])
+        results = self._inline(key, checked, not all(map(reads_only, key)))
         if results is not None:
             if self._held >= self.inline_budget:
                 await self._share_loop()
@@ -296,18 +297,18 @@ class LocalClient:
     # -- inline calls (event loop thread) ----------------------------------------------
 
     def _inline(
-        self, key: tuple[str, ...], statements: list[tuple[str, PlainArgs]]
+        self, key: tuple[str, ...], statements: list[tuple[str, PlainArgs]], write: bool
     ) -> list[Result] | None:
         """The statements' results from an inline connection (reads from the reader, writes
         from the writer in one transaction), or None when the worker must run them (see
         _HAND_OVER). Other errors are the caller's."""
-        write = not all(reads_only(s) for s in key)
-        if write and any(changes_connection(s) for s in key):
-            self._stop_inline()  # for good: the inline connections would not share it
-            return None
-        # Writes never overtake the worker's jobs; PRAGMAs and the like are the worker's.
-        writes = not self._pending and not any(map(_solo, key))
-        conn = (self._writer if writes else None) if write else self._reader
+        conn = self._reader
+        if write:
+            if any(map(changes_connection, key)):
+                self._stop_inline()  # for good: the inline connections would not share it
+                return None
+            # Writes never overtake the worker's jobs; PRAGMAs and the like are the worker's.
+            conn = None if self._pending or any(map(_solo, key)) else self._writer
         if conn is None or self._slow.get(key, 0) >= _SLOW_STOPS:
             return None
         start = time.perf_counter()
@@ -481,6 +482,9 @@ class LocalClient:
             self._reader = self._inline_connection(_read_only_url(self.database))
             if self._reader is not None and self.durability == "normal":
                 self._open_writer()
+            for inline in (self._reader, self._writer):  # (not while they are set up)
+                if inline is not None:
+                    inline.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
 
     def _inline_connection(self, url: str) -> sqlite3.Connection | None:
         """A connection for calls on the event loop: it never waits for a lock (the worker
@@ -497,7 +501,6 @@ class LocalClient:
         except sqlite3.Error:
             return None  # then those calls go to the worker
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _INLINE_MAX_VALUE)
-        conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
         return conn
 
     def _open_writer(self) -> None:
