@@ -302,6 +302,33 @@ async def test_the_wal_stays_bounded_under_big_rows(client: LocalClient, tmp_pat
     assert (await client.execute("SELECT count(*) FROM t")).scalar() == 190
 
 
+async def test_inline_writes_have_the_worker_checkpoint_and_the_wal_stays_bounded(
+    client: LocalClient, tmp_path: Path
+) -> None:
+    """Past 1,000 WAL frames an inline write has the worker checkpoint while writes go on;
+    at 16 MiB of WAL a write goes to the worker, and the WAL starts over."""
+    wal, db = tmp_path / "inline.db-wal", tmp_path / "inline.db"
+    row = "x" * 3000  # a page each
+    for _ in range(1100):
+        await client.execute("INSERT INTO t (v) VALUES (?)", (row,))
+    assert (client.inline_writes, client.worker_calls) == (1100, 1)  # (the CREATE)
+    for _ in range(200):  # the pages reach the database file: copied by a checkpoint
+        if db.stat().st_size > 2 * 1024 * 1024:
+            break
+        await asyncio.sleep(0.01)
+    assert db.stat().st_size > 2 * 1024 * 1024 and client.worker_calls == 1
+    largest = 0
+    for i in range(4900):
+        await client.execute("INSERT INTO t (v) VALUES (?)", (row,))
+        if i % 100 == 0:
+            largest = max(largest, wal.stat().st_size)
+    assert client.inline_writes > 5900 and client.worker_calls < 60
+    assert largest <= 16 * 1024 * 1024
+    copied = sqlite3.connect(tmp_path / "inline.db").execute("PRAGMA wal_checkpoint(PASSIVE)")
+    assert copied.fetchone()[1] < 4000  # the WAL started over at least once
+    assert (await client.execute("SELECT count(*) FROM t")).scalar() == 6000
+
+
 def test_the_loop_thread_never_syncs_a_file(tmp_path: Path) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is needed (tests/setup.sh installs it)"

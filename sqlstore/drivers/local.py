@@ -16,7 +16,8 @@ and after ``inline_budget`` of inline work a call yields to the loop once. Reads
 ``durability="normal"``, writes run on a third connection (no autocheckpoint) while the
 worker has no jobs, when the write appends to the WAL: then its commit syncs nothing
 (see wal_index). Otherwise it rolls back and the worker runs it, so every fsync SQLite
-makes is made on the worker.
+makes is made on the worker; from CHECKPOINT_FRAMES on, an inline write also has the
+worker checkpoint (PASSIVE: no write lock) while the loop's writes go on.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ class LocalClient:
         self._writer: sqlite3.Connection | None = None  # for inline writes (WAL, normal)
         self._wal_index: WalIndex | None = None  # SQLite's mapping, while the writer is open
         self._pending = 0  # jobs sent to the worker and not finished yet
+        self._checkpointing = False  # a checkpoint asked for by inline writes is under way
         self._slow: dict[tuple[str, ...], int] = {}  # SQL stopped by the budget: stops in a row
         self._deadline = 0.0  # when the inline read under way must stop
         self._stopped = False  # whether the progress handler stopped it
@@ -338,7 +340,12 @@ class LocalClient:
         if self._slow:
             self._slow.pop(key, None)  # quick this time: its stops are no longer in a row
         self.inline_calls += 1
-        self.inline_writes += write
+        if write:
+            self.inline_writes += 1
+            if not self._checkpointing and self._wal_index and self._wal_index.wants_checkpoint():
+                self._checkpointing = True  # the worker checkpoints while writes go on
+                loop = asyncio.get_running_loop()
+                self._queue.put(_Job("checkpoint", loop, None, done=self._checkpoint_done))
         return results
 
     def _appends(self) -> None:
@@ -351,6 +358,10 @@ class LocalClient:
     def _job_done(self) -> None:
         """The worker finished a job (called on the loop)."""
         self._pending -= 1
+
+    def _checkpoint_done(self) -> None:
+        """The worker finished a checkpoint asked for by inline writes (on the loop)."""
+        self._checkpointing = False
 
     def _stop_inline(self) -> None:
         """Run every later call on the worker: close the reader, and have the worker close
@@ -432,6 +443,8 @@ class LocalClient:
                 value = run_batch(self._connection(), normalize_batch(job.sql))
             elif job.kind == "call":
                 value = job.sql(self._connection())
+            elif job.kind == "checkpoint":  # copies frames, syncs; takes no write lock
+                value = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             elif job.kind == "open":
                 self._open()
                 value = None
@@ -515,8 +528,9 @@ class LocalClient:
                 writer.execute(f"PRAGMA {pragma}")  # checkpoints are the worker's
             path = writer.execute("PRAGMA database_list").fetchone()[2]
             writer.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()  # a read
+            frames = _WAL_KEEP_BYTES // (writer.execute("PRAGMA page_size").fetchone()[0] + 24)
             if writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal" and path:
-                self._wal_index = WalIndex.find(f"{path}-shm")
+                self._wal_index = WalIndex.find(f"{path}-shm", frames)
         except (sqlite3.Error, OSError):
             pass
         if self._wal_index is None:

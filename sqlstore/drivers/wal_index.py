@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import os
 
-INLINE_WAL_FRAMES = 1000
-"""Frames past which writes are left to the worker, whose commits then checkpoint (SQLite's
-default autocheckpoint size)."""
+CHECKPOINT_FRAMES = 1000
+"""WAL frames from which the local driver has the worker checkpoint after an inline write,
+while writes go on (SQLite's default autocheckpoint size)."""
 
 _MX_FRAME, _N_BACKFILL = 16, 96
 """Byte offsets of mxFrame (in the index header's first copy) and nBackfill (in the
@@ -26,14 +26,16 @@ class WalIndex:
     """SQLite's own mapping of a database's ``-shm`` file in this process (the first
     region, which stays mapped while a connection of this process has the WAL open)."""
 
-    __slots__ = ("_checkpointed", "_last")
+    __slots__ = ("_checkpointed", "_last", "limit")
 
-    def __init__(self, address: int) -> None:
+    def __init__(self, address: int, limit: int) -> None:
         self._last = ctypes.c_uint32.from_address(address + _MX_FRAME)
         self._checkpointed = ctypes.c_uint32.from_address(address + _N_BACKFILL)
+        self.limit = limit
+        """Frames from which writes are left to the worker (whose commits checkpoint)."""
 
     @classmethod
-    def find(cls, shm: str) -> WalIndex | None:
+    def find(cls, shm: str, limit: int) -> WalIndex | None:
         """The mapping of ``shm`` (a ``-shm`` file) in /proc/self/maps (so Linux only), or
         None. Opening the file instead is no option: closing any descriptor of a file drops
         every POSIX lock this process holds on it, SQLite's too, and another process that
@@ -51,13 +53,18 @@ class WalIndex:
                 ):
                     low, high = (int(bound, 16) for bound in fields[0].split("-"))
                     if high - low >= 4096:
-                        return cls(low)
+                        return cls(low, limit)
         return None
 
     def appends(self) -> bool:
         """Whether the write transaction under way, which holds the write lock, appends to
-        a WAL of fewer than INLINE_WAL_FRAMES frames, so that its commit syncs nothing:
-        the WAL has frames, and not all of them are checkpointed. (nBackfill only grows
-        while the write lock is held: if it is below mxFrame now, it was when the
-        transaction began, and SQLite will not start the WAL over.)"""
-        return self._checkpointed.value < self._last.value < INLINE_WAL_FRAMES
+        a WAL of fewer than ``limit`` frames, so that its commit syncs nothing: the WAL has
+        frames, and not all of them are checkpointed. (nBackfill only grows while the write
+        lock is held: if it is below mxFrame now, it was when the transaction began, and
+        SQLite will not start the WAL over.)"""
+        return self._checkpointed.value < self._last.value < self.limit
+
+    def wants_checkpoint(self) -> bool:
+        """Whether the WAL has CHECKPOINT_FRAMES frames or more, not all checkpointed."""
+        last = self._last.value
+        return last >= CHECKPOINT_FRAMES and self._checkpointed.value < last
