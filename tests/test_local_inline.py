@@ -118,7 +118,7 @@ async def test_every_client_of_a_file_writes_inline(client: LocalClient, tmp_pat
     assert isinstance(other, LocalClient)
     await other.execute("INSERT INTO t (v) VALUES ('other')")
     await client.execute("INSERT INTO t (v) VALUES ('first')")
-    assert (other.inline_writes, client.inline_writes) == (1, 2)
+    assert (other.inline_writes, client.inline_writes) == (1, 1)  # (DDL: on the worker)
     await other.close()
 
 
