@@ -317,6 +317,21 @@ async def saves(folder: Path, n: int, keep: int | None, label: str, rounds: int)
         report(f"{label}_{name}", value, "saves/s")
 
 
+async def save_latency(folder: Path, n: int) -> None:
+    """Each of ``n`` saves with trim timed on its own: the percentiles show the saves that
+    wait for a checkpoint or a WAL restart, which a rate hides."""
+    times: list[float] = []
+    async with sqlstore.Store(f"file:{folder / 'latency.db'}") as store:
+        for i in range(n):
+            start = time.perf_counter()
+            await store.conversations.save("u", "s", "a", message(i), max_history=50)
+            times.append(time.perf_counter() - start)
+    times.sort()
+    for name, at in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+        report(f"save_trim50_latency_{name}", times[int(n * at)] * 1e6, "us")
+    report("save_trim50_latency_max", times[-1] * 1e6, "us")
+
+
 async def batches(folder: Path, total: int, size: int, rounds: int) -> None:
     """``total`` messages in batches of ``size`` per contender, each round on new files
     (see median_rounds)."""
@@ -461,6 +476,7 @@ async def main() -> None:
         folder = Path(tmp)
         await saves(folder, saves_n, None, "save_nolimit", rounds)
         await saves(folder, saves_n, 50, "save_trim50", rounds)
+        await save_latency(folder, 600 if quick else 6000)
         await batches(folder, batch_total, 100, rounds)
         await newest(folder, 500, large, 50 if quick else 300, 3 if quick else 5)
         await session(folder, agents, per_agent, 10 if quick else 50)
