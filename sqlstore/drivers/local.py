@@ -52,7 +52,7 @@ from .wal_index import WalIndex
 Durability = Literal["normal", "full"]
 
 DEFAULT_INLINE_BUDGET = 0.002
-"""Seconds one read may run on the event loop before it moves to the worker."""
+"""Seconds one read or write may run on the event loop before it moves to the worker."""
 
 _CHECK_ON_WORKER = 1000
 """A batch of more statements than this is checked on the worker, not on the loop."""
@@ -193,7 +193,7 @@ class LocalClient:
         self._pending = 0  # jobs sent to the worker and not finished yet
         self._checkpointing = False  # a checkpoint asked for by inline writes is under way
         self._slow: dict[tuple[str, ...], int] = {}  # SQL stopped by the budget: stops in a row
-        self._deadline = 0.0  # when the inline read under way must stop
+        self._deadline = 0.0  # when the inline call under way must stop
         self._stopped = False  # whether the progress handler stopped it
         self._held = 0.0  # seconds of inline work since the last yield to the loop
         self.inline_calls = 0
@@ -386,7 +386,7 @@ class LocalClient:
             self._queue.put(_Job("call", None, None, lambda _: writer.close()))
 
     def _past_deadline(self) -> bool:
-        """The read-only connection's progress handler: stop an inline read past its
+        """The inline connections' progress handler: stop an inline call past its
         deadline."""
         self._stopped = time.perf_counter() > self._deadline
         return self._stopped
