@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: set up (tests/setup.sh), then ruff, mypy and the whole pytest suite
-# on both backends (local SQLite file and a real tursodb server).
+# on every backend (a local SQLite file, and real tursodb and sqld servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
